@@ -1,0 +1,149 @@
+"""An achievement and its rules, as parsed from Open Loyalty's CreateAchievementFormType."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal
+
+from .calendar import (
+    IntervalType,
+    PeriodType,
+    interval_key,
+    interval_span,
+    period_index,
+    window_days,
+)
+from .conditions import Condition
+from .numbers import Number
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    type: IntervalType
+    value: int
+
+    def key(self, local: datetime) -> int:
+        return interval_key(self.type, self.value, local)
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """`value` per calendar `interval`, or `value` ever when there is no interval."""
+
+    value: int
+    interval: Interval | None = None
+
+    def key(self, local: datetime) -> int:
+        return 0 if self.interval is None else self.interval.key(local)
+
+    def span(self, days: int | None) -> int | None:
+        """How many interval keys of history cover `days` (None: keep all)."""
+        if self.interval is None:
+            return None
+        return interval_span(self.interval.type, self.interval.value, days)
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    type: PeriodType
+    consecutive: int = 1  # C, for day/week/month/year
+    value: int = 1  # N, for last_day
+
+    @property
+    def periodic(self) -> bool:
+        return self.type != "overall"
+
+    @property
+    def streak(self) -> int:
+        """How many goal-reaching buckets in a row complete the rule."""
+        if self.type == "last_day":
+            return self.value
+        return self.consecutive if self.periodic else 1
+
+    @property
+    def keep(self) -> int | None:
+        """Buckets kept: C+1 periods, N days for last_day; None for the single overall bucket."""
+        if self.type == "last_day":
+            return self.value
+        return self.consecutive + 1 if self.periodic else None
+
+    def index(self, day: date) -> int:
+        return period_index(self.type, day)
+
+    def horizon_days(self) -> int | None:
+        keep = self.keep
+        return None if keep is None else window_days(self.type, keep)
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregation:
+    type: Literal["quantity", "sum"] = "quantity"
+    rule: str | None = None  # "event.body.<field>" for sum
+    path: tuple[str, ...] = field(default=(), repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CompleteRule:
+    period_goal: Number
+    period: Period
+    unique_attribute: str | None = None
+    unique_path: tuple[str, ...] = field(default=(), repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    rule_id: str  # achievementRuleId
+    trigger: Literal["custom_event", "transaction"]
+    type: Literal["direct", "referral"]
+    event: str | None
+    conditions: tuple[Condition, ...]
+    aggregation: Aggregation
+    complete_rule: CompleteRule
+    limit: Limit | None  # frequency limit: first `value` arrivals per interval are admitted
+    translations: Mapping[str, Any]
+
+    def listens_to(self, event_type: str) -> bool:
+        # transaction triggers and referral rules are stored but never match a custom event.
+        return self.trigger == "custom_event" and self.type == "direct" and self.event == event_type
+
+    @property
+    def period(self) -> Period:
+        return self.complete_rule.period
+
+
+@dataclass(frozen=True, slots=True)
+class Achievement:
+    achievement_id: str
+    store_code: str
+    name: str
+    description: str
+    active: bool
+    activity: Condition | None  # None = always on
+    limit: Limit | None  # completions per member
+    rules: tuple[Rule, ...]
+    rules_version: int
+    definition: Mapping[str, Any]  # the normalised request body; parse_achievement reads it back
+    translations: Mapping[str, Any]
+    event_types: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+
+    def listens_to(self, event_type: str) -> bool:
+        return event_type in self.event_types
+
+    def horizon_days(self) -> int | None:
+        """Days of event time any rule still accepts events for (None: some rule never forgets)."""
+        days = [r.period.horizon_days() for r in self.rules]
+        return None if any(d is None for d in days) else max(d for d in days if d is not None)
+
+
+def rules_differ(old: Achievement, new: Achievement) -> bool:
+    """Whether saving `new` over `old` changes the rules (and so bumps rulesVersion).
+
+    Rule names and descriptions are not rules: renaming does not reset anyone's progress.
+    """
+
+    def essence(a: Achievement) -> list[dict[str, Any]]:
+        return [{k: v for k, v in r.items() if k != "translations"} for r in a.definition["rules"]]
+
+    return essence(old) != essence(new)

@@ -1,0 +1,19 @@
+"""Errors of the domain core: what a caller needs to answer 400 with every faulty field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    path: str  # e.g. "rules[0].completeRule.periodGoal"
+    message: str
+
+
+class AchievementInvalid(ValueError):
+    """An achievement definition that cannot be saved; `errors` lists every faulty field."""
+
+    def __init__(self, errors: tuple[FieldError, ...]) -> None:
+        super().__init__("; ".join(f"{e.path}: {e.message}" for e in errors))
+        self.errors = errors

@@ -1,0 +1,51 @@
+"""What the core is told about: a custom event and the member it belongs to."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    custom_event_id: str  # the trigger id (uuid str)
+    event_id: str | None  # the client's eventId, if any
+    type: str
+    event_date: datetime  # tz-aware
+    body: Mapping[str, Any]
+    created_at: datetime  # tz-aware: when the event was accepted
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRef:
+    customer_id: str
+    email: str | None = None
+    phone: str | None = None
+    loyalty_card_number: str | None = None
+    active: bool = True
+
+
+def parse_event_date(value: str, tz: ZoneInfo) -> datetime:
+    """Parse an ISO-8601 eventDate; without an offset it is wall time in the store's zone.
+
+    A wall time in a DST gap moves forward by the gap (02:30 → 03:30 on a spring-forward
+    night); an ambiguous one takes the earlier reading (fold=0). Raises ValueError.
+    """
+    if not isinstance(value, str):
+        raise ValueError("eventDate must be a string")
+    text = value.strip()
+    if text.endswith(("z", "Z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"eventDate {value!r} is not ISO-8601") from exc
+    if parsed.tzinfo is not None:
+        return parsed
+    wall = parsed.replace(tzinfo=tz, fold=0)
+    # A round trip through UTC normalises a non-existent wall time: fold=0 in a gap uses
+    # the offset before the change, which lands the instant one gap-length later.
+    return wall.astimezone(UTC).astimezone(tz)

@@ -1,0 +1,111 @@
+"""Builders shared by the domain tests: achievements as Open Loyalty request bodies, events,
+and a loop that feeds events through process_event."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from loyalty_stream.domain import (
+    Achievement, Event, MemberRef, MemberState, ProcessResult, parse_achievement, process_event,
+)
+
+STORE = "DEFAULT"
+WARSAW = ZoneInfo("Europe/Warsaw")
+UTC_TZ = ZoneInfo("UTC")
+MEMBER = MemberRef("00000000-0000-4000-8000-000000000001", email="jane@example.com")
+_ids = itertools.count(1)
+
+
+def rule(
+    event: str = "order",
+    *,
+    period: str = "overall",
+    goal: Any = 1,
+    consecutive: int | None = None,
+    value: int | None = None,
+    conditions: Sequence[Mapping[str, Any]] = (),
+    aggregation: Mapping[str, Any] | None = None,
+    limit: Mapping[str, Any] | None = None,
+    unique: str | None = None,
+    name: str = "rule",
+) -> dict[str, Any]:
+    period_body: dict[str, Any] = {"type": period}
+    if consecutive is not None:
+        period_body["consecutive"] = consecutive
+    if value is not None:
+        period_body["value"] = value
+    complete: dict[str, Any] = {"periodGoal": goal, "period": period_body}
+    if unique is not None:
+        complete["uniqueAttribute"] = unique
+    body: dict[str, Any] = {
+        "trigger": "custom_event", "type": "direct", "event": event,
+        "conditions": list(conditions), "completeRule": complete,
+        "translations": {"en": {"name": name}},
+    }
+    if aggregation is not None:
+        body["aggregation"] = dict(aggregation)
+    if limit is not None:
+        body["limit"] = dict(limit)
+    return body
+
+
+def achievement_body(*rules: Mapping[str, Any], name: str = "Achievement", active: bool = True,
+                     limit: Mapping[str, Any] | None = None,
+                     activity: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "translations": {"en": {"name": name, "description": "test"}},
+        "active": active,
+        "activity": dict(activity) if activity is not None else {"operator": "", "data": None},
+        "rules": [dict(r) for r in rules],
+    }
+    if limit is not None:
+        body["limit"] = dict(limit)
+    return body
+
+
+def make(*rules: Mapping[str, Any], achievement_id: str | None = None, version: int = 1,
+         **kw: Any) -> Achievement:
+    aid = achievement_id or f"00000000-0000-4000-a000-{next(_ids):012d}"
+    return parse_achievement(achievement_body(*rules, **kw), achievement_id=aid, store_code=STORE,
+                             rules_version=version)
+
+
+def event(type_: str, when: datetime, body: Mapping[str, Any] | None = None,
+          event_id: str | None = None) -> Event:
+    eid = event_id or f"e-{next(_ids)}"
+    from loyalty_stream.domain import custom_event_id
+
+    return Event(custom_event_id(STORE, eid), eid, type_, when, dict(body or {}), when)
+
+
+def at(tz: ZoneInfo, *parts: int) -> datetime:
+    return datetime(*parts, tzinfo=tz)  # type: ignore[misc]
+
+
+def feed(events: Iterable[Event], achievements: Sequence[Achievement], *,
+         state: MemberState | None = None, tz: ZoneInfo = UTC_TZ,
+         member: MemberRef = MEMBER) -> tuple[MemberState, list[ProcessResult]]:
+    state = state or MemberState.empty()
+    results = []
+    for e in events:
+        r = process_event(state, e, achievements, member, store_code=STORE, tz=tz,
+                          now=max(e.event_date, datetime(2000, 1, 1, tzinfo=UTC)))
+        state = r.state
+        results.append(r)
+    return state, results
+
+
+def progress_of(result: ProcessResult, achievement: Achievement) -> dict[str, Any]:
+    """The memberProgress of the achievement's progress webhook in a result."""
+    for o in result.outputs:
+        if o.achievement_id == achievement.achievement_id:
+            return dict(o.data["achievement"]["memberProgress"])
+    raise AssertionError(f"no progress output for {achievement.achievement_id}: {result.outcome}")
+
+
+def rules_of(result: ProcessResult, achievement: Achievement) -> list[dict[str, Any]]:
+    return list(progress_of(result, achievement)["rules"])
