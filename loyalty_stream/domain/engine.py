@@ -67,7 +67,7 @@ def _admit(rule: Rule, progress: RuleProgress, facts: Facts) -> RuleProgress | s
         unique = _unique_key(raw)
         if unique in progress.bucket(index).seen:
             return "unique_attribute_repeated"
-    arrivals = progress.arrivals
+    arrivals, key = progress.arrivals, 0
     if rule.limit is not None:
         key = rule.limit.key(facts.event_date)
         count = arrivals.get(key)
@@ -75,6 +75,9 @@ def _admit(rule: Rule, progress: RuleProgress, facts: Facts) -> RuleProgress | s
             return "too_old"
         if count >= rule.limit.value:
             return "frequency_limit"
+    if progress.spent(index):
+        return "too_old"  # only periods after a completion count towards the next one
+    if rule.limit is not None:
         arrivals = arrivals.add(key, rule.limit.span(period.horizon_days()))
     return progress.add(index, amount, unique, period.keep, arrivals)
 

@@ -97,7 +97,10 @@ def _instant(raw: Any) -> Callable[[ZoneInfo], datetime]:
     """A date-time datum as a UTC instant; without an offset it is store-local, so it is read
     per zone. Instants compare in UTC: same-zone comparison ignores `fold` in the repeated hour."""
     text = _text(raw)
-    parse_event_date(text, ZoneInfo("UTC"))  # reject bad dates when the achievement is saved
+    try:  # reject bad dates when the achievement is saved
+        parse_event_date(text, ZoneInfo("UTC"))
+    except ValueError as exc:
+        raise DataError(f"{text!r} is not an ISO-8601 date-time") from exc
     cache: dict[str, datetime] = {}
 
     def at(tz: ZoneInfo) -> datetime:

@@ -32,12 +32,12 @@ class RuleProgress:
         return self.buckets.get(index, EMPTY_BUCKET)
 
     def too_old(self, index: int, keep: int | None) -> bool:
-        """Whether a bucket is outside the kept window or in a completed round."""
-        if keep is None:
-            return False
-        if self.floor is not None and index <= self.floor:
-            return True
-        return self.top is not None and index <= self.top - keep
+        """Whether a bucket is outside the kept window (older than the last `keep` periods)."""
+        return keep is not None and self.top is not None and index <= self.top - keep
+
+    def spent(self, index: int) -> bool:
+        """Whether a bucket belongs to a round that already completed."""
+        return self.floor is not None and index <= self.floor
 
     def add(
         self, index: int, amount: Number, unique: str | None, keep: int | None, arrivals: Tally
