@@ -1,0 +1,3 @@
+from ingest_api.app import main
+
+main()

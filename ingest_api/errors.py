@@ -1,0 +1,101 @@
+"""The API's errors, each carrying what decides the response; one handler maps them to Open Loyalty's shape.
+
+ApiError                      (status, message, errors)
+├── BadRequest                400 {"code":400,"message":...,"errors":[{message,parameters,plural,code,path}]}
+├── NotAuthenticated          401 {"message":"Authentication Required"}
+├── Forbidden                 403 {"code":403,"message":"Forbidden."}
+├── NotFound                  404 {"code":404,"message":"Not Found"}
+├── PayloadTooLarge           413
+├── RateLimited               429 + Retry-After
+└── BrokerUnavailable         503 + Retry-After
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    path: str
+    message: str
+    code: str = "invalid"
+    parameters: dict[str, Any] | None = None
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "message": self.message,
+            "parameters": self.parameters or {},
+            "plural": None,
+            "code": self.code,
+            "path": self.path,
+        }
+
+
+class ApiError(Exception):
+    status = 500
+    message = "Internal Server Error"
+
+    def __init__(self, message: str | None = None, *, retry_after: int | None = None) -> None:
+        super().__init__(message or self.message)
+        self.message = message or self.message
+        self.retry_after = retry_after
+
+    def body(self) -> dict[str, Any]:
+        return {"code": self.status, "message": self.message}
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
+
+
+class BadRequest(ApiError):
+    status = 400
+    message = "Validation failed"
+
+    def __init__(self, problems: list[FieldProblem], message: str | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+    def body(self) -> dict[str, Any]:
+        return {"code": 400, "message": self.message, "errors": [p.body() for p in self.problems]}
+
+
+def bad_request(path: str, message: str, code: str = "invalid") -> BadRequest:
+    return BadRequest([FieldProblem(path, message, code)])
+
+
+class NotAuthenticated(ApiError):
+    status = 401
+    message = "Authentication Required"
+
+    def body(self) -> dict[str, Any]:
+        return {"message": self.message}
+
+
+class Forbidden(ApiError):
+    status = 403
+    message = "Forbidden."
+
+
+class NotFound(ApiError):
+    status = 404
+    message = "Not Found"
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    message = "Request body too large"
+
+
+class RateLimited(ApiError):
+    status = 429
+    message = "Too Many Requests"
+
+
+class BrokerUnavailable(ApiError):
+    status = 503
+    message = "Service Unavailable: the event store did not acknowledge the write"
+
+    def __init__(self, message: str | None = None, *, retry_after: int | None = 5) -> None:
+        super().__init__(message, retry_after=retry_after)

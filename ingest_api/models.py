@@ -1,0 +1,125 @@
+"""Request and response bodies, as Open Loyalty's contract has them (requests lenient, responses strict)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+Str255 = Annotated[str, StringConstraints(max_length=255)]
+NonEmpty255 = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+WEBHOOK_EVENT_NAMES = (
+    "MemberAchievementProgressWasChanged",
+    "AchievementsWereProcessed",
+    "AchievementCreated",
+    "AchievementUpdated",
+    "CustomerRegistered",
+)
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class CustomerData(_In):
+    customerId: Str255 | None = None
+    email: Str255 | None = None
+    phone: Str255 | None = None
+    loyaltyCardNumber: Str255 | None = None
+
+
+class EventIn(_In):
+    type: NonEmpty255
+    eventDate: NonEmpty255
+    customerData: CustomerData = Field(default_factory=CustomerData)
+    body: dict[str, Any] = Field(default_factory=dict)
+    eventId: NonEmpty255 | None = None
+
+
+class CustomEventRequest(_In):
+    event: EventIn
+
+
+class CustomEventCreated(BaseModel):
+    customEventId: str
+
+
+class SchemaField(_In):
+    name: NonEmpty255
+    type: Literal["text", "number", "datetime", "boolean", "object", "collection"]
+    description: Str255 = ""
+
+
+class SchemaFields(_In):
+    fields: list[SchemaField] = Field(default_factory=list, max_length=200)
+
+
+class SchemaActive(_In):
+    isActive: bool
+
+
+class CustomEventSchemaIn(_In):
+    eventType: Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.\-]+$")]
+    name: NonEmpty255
+    schema_: SchemaFields = Field(alias="schema")
+    active: SchemaActive | None = None
+
+
+class CustomEventSchemaRequest(_In):
+    customEventSchema: CustomEventSchemaIn
+
+
+class AchievementRequest(_In):
+    achievement: dict[str, Any]
+
+
+class AchievementCreated(BaseModel):
+    achievementId: str
+
+
+class CustomerIn(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    firstName: Str255 | None = None
+    lastName: Str255 | None = None
+    email: Str255 | None = None
+    phone: Str255 | None = None
+    loyaltyCardNumber: Str255 | None = None
+
+    @model_validator(mode="after")
+    def _one_identifier(self) -> CustomerIn:
+        if not any((value or "").strip() for value in (self.email, self.phone, self.loyaltyCardNumber)):
+            raise ValueError("At least one of email, phone or loyaltyCardNumber is required.")
+        return self
+
+
+class MemberRequest(_In):
+    customer: CustomerIn
+
+
+class MemberCreated(BaseModel):
+    customerId: str
+    email: str | None = None
+
+
+class WebhookHeaderIn(_In):
+    headerName: NonEmpty255
+    headerValue: Annotated[str, StringConstraints(max_length=4096)]
+
+
+class WebhookSubscriptionIn(_In):
+    eventName: NonEmpty255
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    destinationType: Literal["rest"] = "rest"
+    headers: list[WebhookHeaderIn] = Field(default_factory=list, max_length=20)
+    headerName: Str255 | None = None
+    headerValue: Annotated[str, StringConstraints(max_length=4096)] | None = None
+    hmacEnabled: bool = False
+
+
+class WebhookSubscriptionRequest(_In):
+    webhookSubscription: WebhookSubscriptionIn
+
+
+class WebhookSubscriptionCreated(BaseModel):
+    webhookSubscriptionId: str
+    secret: str | None = Field(None, description="whsec_… signing secret, returned once when hmacEnabled")

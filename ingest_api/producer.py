@@ -1,0 +1,93 @@
+"""An idempotent, acks=all confluent-kafka producer whose sends can be awaited until the broker acks.
+
+No network in ``__init__``; ``start`` begins the poll thread, ``close`` flushes. A send either returns
+the record's (partition, offset) after the broker acknowledged it, or raises ``BrokerUnavailable``
+when the write definitely failed or was never enqueued: the API turns that into a 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from ingest_api.errors import BrokerUnavailable
+from loyalty_stream.kafka import producer as make_producer
+from loyalty_stream.settings import Settings
+
+Headers = Sequence[tuple[str, bytes]]
+
+
+class AckedProducer:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._producer: Producer | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        # message.timeout.ms bounds how long a record may wait for the broker: past it, the delivery
+        # report says it failed, so "never acknowledged" always ends in an answer.
+        timeout_ms = int(self._settings.produce_timeout_seconds * 1000)
+        self._producer = make_producer(
+            self._settings, **{"message.timeout.ms": timeout_ms, "queue.buffering.max.messages": 200000}
+        )
+        self._thread = threading.Thread(target=self._poll, name="producer-poll", daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        assert self._producer is not None
+        while not self._stop.is_set():
+            self._producer.poll(0.05)
+
+    @property
+    def raw(self) -> Producer:
+        if self._producer is None:
+            raise RuntimeError("producer not started")
+        return self._producer
+
+    async def send(
+        self,
+        topic: str,
+        value: bytes | None,
+        *,
+        key: bytes | None = None,
+        headers: Headers | None = None,
+        partition: int | None = None,
+    ) -> tuple[int, int]:
+        """Produce and wait for the broker's acknowledgement; return (partition, offset)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[int, int]] = loop.create_future()
+
+        def delivered(err: KafkaError | None, msg: Message) -> None:
+            loop.call_soon_threadsafe(_settle, future, err, msg)
+
+        kwargs: dict[str, Any] = {"key": key, "value": value, "headers": list(headers or []), "on_delivery": delivered}
+        if partition is not None:
+            kwargs["partition"] = partition
+        try:
+            self.raw.produce(topic, **kwargs)
+        except BufferError as exc:
+            raise BrokerUnavailable("the producer queue is full", retry_after=1) from exc
+        except KafkaException as exc:
+            raise BrokerUnavailable(f"the write was not enqueued: {exc}") from exc
+        return await future
+
+    def close(self, timeout: float = 10.0) -> None:
+        if self._producer is not None:
+            self._producer.flush(timeout)
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+
+def _settle(future: asyncio.Future[tuple[int, int]], err: KafkaError | None, msg: Message) -> None:
+    if future.done():
+        return
+    if err is not None:
+        future.set_exception(BrokerUnavailable(f"the broker did not acknowledge the write: {err.str()}"))
+    else:
+        future.set_result((msg.partition(), msg.offset()))

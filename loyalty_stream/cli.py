@@ -1,0 +1,122 @@
+"""``loyalty-stream``: one command for what operators do. Errors are one line, not a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from loyalty_stream.settings import Settings
+
+
+def _run(settings: Settings, _args: argparse.Namespace) -> int:
+    from loyalty_stream.runner import run
+
+    return run(settings)
+
+
+def _api(settings: Settings, _args: argparse.Namespace) -> int:
+    from ingest_api.app import main
+
+    main(settings)
+    return 0
+
+
+def _processor(settings: Settings, args: argparse.Namespace) -> int:
+    from processors.app import main
+
+    main(settings, list(args.faust_args))
+    return 0
+
+
+def _sender(settings: Settings, _args: argparse.Namespace) -> int:
+    from webhook_sender.service import main
+
+    main(settings)
+    return 0
+
+
+def _broker(settings: Settings, args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from loyalty_stream.localkafka import LocalBroker, ensure_jars
+
+    if args.action == "fetch":
+        print(ensure_jars(settings.kafka_cache_dir))
+        return 0
+    broker = LocalBroker.from_settings(settings, Path(args.data_dir) if args.data_dir else None)
+    if args.action == "stop":
+        broker.stop_stale()
+        return 0
+    broker.start()
+    print(f"Kafka {broker.version} on {broker.bootstrap}; Ctrl-C stops it", flush=True)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        done.wait()
+    broker.stop()
+    return 0
+
+
+def _topics(settings: Settings, args: argparse.Namespace) -> int:
+    from loyalty_stream.kafka import check_topics, create_topics
+    from loyalty_stream.topics import build_topics
+
+    if args.action == "create":
+        created = create_topics(settings)
+        print(f"{len(created)} created: {', '.join(created) or '-'}")
+    elif args.action == "check":
+        check_topics(settings)
+        print("all topics present with the expected partitions")
+    else:
+        for topic in build_topics(settings).all():
+            policy = "compact" if topic.compact else "delete"
+            print(f"{topic.name:48} {topic.partitions:>3}  {policy:8} {topic.purpose}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="loyalty-stream", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    commands: dict[str, tuple[Callable[[Settings, argparse.Namespace], int], str]] = {
+        "run": (_run, "broker + topics + API + processor + sender, in the foreground"),
+        "api": (_api, "run the ingest API"),
+        "processor": (_processor, "run one processor worker"),
+        "sender": (_sender, "run one webhook sender"),
+        "broker": (_broker, "fetch/start/stop the local Kafka broker"),
+        "topics": (_topics, "create, check or list the topics"),
+    }
+    for name, (handler, help_text) in commands.items():
+        command = sub.add_parser(name, help=help_text)
+        command.set_defaults(handler=handler)
+        if name == "broker":
+            command.add_argument("action", choices=["start", "stop", "fetch"])
+            command.add_argument("--data-dir", help="default: $LOYALTY_DATA_DIR/kafka")
+        elif name == "topics":
+            command.add_argument("action", choices=["create", "check", "list"])
+        elif name == "processor":
+            command.add_argument("faust_args", nargs="*", help="extra faust worker arguments")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+        return int(args.handler(settings, args))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one clear line for operators; LOYALTY_DEBUG=1 shows the traceback
+        import os
+
+        if os.environ.get("LOYALTY_DEBUG"):
+            raise
+        print(f"loyalty-stream: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

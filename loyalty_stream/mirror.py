@@ -1,0 +1,144 @@
+"""Read whole compacted topics into memory with a plain consumer thread (no group, no commits).
+
+Every process that needs small shared data (schemas, achievements, subscriptions, members' identifiers)
+keeps its own copy. Faust's GlobalTable is avoided on purpose (missed updates under rebalances).
+Positions are tracked per partition so callers can wait until the copy has caught up with a write
+they know of (read-your-writes) or with the topic's end (readiness).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from loyalty_stream.kafka import consumer
+from loyalty_stream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[str, bytes | None, bytes | None], None]
+"""(topic, key, value) → None; value None is a tombstone."""
+
+
+class TopicMirror:
+    """A consumer thread that feeds every record of ``topics`` to ``handler``, in order per partition."""
+
+    def __init__(self, settings: Settings, topics: Iterable[str], handler: Handler, *, name: str = "mirror") -> None:
+        self._settings = settings
+        self._topics = list(topics)
+        self._handler = handler
+        self._name = name
+        self._positions: dict[tuple[str, int], int] = {}
+        self._started_ends: dict[tuple[str, int], int] | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._changed = threading.Condition()
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _end_offsets(self, c: Consumer) -> dict[tuple[str, int], int]:
+        ends = {}
+        for topic in self._topics:
+            meta = c.list_topics(topic, timeout=10).topics[topic]
+            if meta.error is not None:
+                raise RuntimeError(f"{topic}: {meta.error}")
+            for partition in meta.partitions:
+                _low, high = c.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+                ends[(topic, partition)] = high
+        return ends
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._consume()
+            except Exception as exc:  # keep the copy alive across broker restarts
+                self.error = exc
+                log.warning("mirror %s restarting after error: %r", self._name, exc)
+                self._stop.wait(1.0)
+
+    def _consume(self) -> None:
+        c = consumer(self._settings, group=f"unused-{self._name}", **{"enable.partition.eof": False})
+        try:
+            ends = self._end_offsets(c)
+            # Resume where we were after an error: records already applied are not applied twice.
+            c.assign([TopicPartition(t, p, self._positions.get((t, p), 0) or OFFSET_BEGINNING) for t, p in ends])
+            if self._started_ends is None:
+                self._started_ends = ends
+            while not self._stop.is_set():
+                batch = c.consume(500, 0.2)
+                if not batch:
+                    continue
+                for msg in batch:
+                    err = msg.error()
+                    if err is not None:
+                        if err.code() != KafkaError._PARTITION_EOF:
+                            log.warning("mirror %s: %s", self._name, err)
+                        continue
+                    topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+                    if offset < self._positions.get((topic, partition), 0):
+                        continue
+                    try:
+                        self._handler(topic, msg.key(), msg.value())
+                    except Exception:
+                        log.exception("mirror %s: cannot apply %s/%s@%s", self._name, topic, partition, offset)
+                    self._positions[(topic, partition)] = offset + 1
+                with self._changed:
+                    self._changed.notify_all()
+                self.error = None
+        finally:
+            c.close()
+
+    # -- positions -----------------------------------------------------------------------------
+    def position(self, topic: str, partition: int = 0) -> int:
+        return self._positions.get((topic, partition), 0)
+
+    def reached(self, offsets: Mapping[tuple[str, int], int]) -> bool:
+        return all(self._positions.get(tp, 0) >= off for tp, off in offsets.items())
+
+    @property
+    def caught_up(self) -> bool:
+        """True once everything that was in the topics when we started has been applied."""
+        return self._started_ends is not None and self.reached(self._started_ends)
+
+    def wait(self, offsets: Mapping[tuple[str, int], int], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not self.reached(offsets):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(min(remaining, 0.1))
+        return True
+
+    async def wait_async(self, offsets: Mapping[tuple[str, int], int], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self.reached(offsets):
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.002)
+        return True
+
+    def wait_caught_up(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self.caught_up:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True

@@ -1,0 +1,88 @@
+"""``loyalty-stream run``: the whole pipeline on one machine, in the foreground.
+
+Starts the local broker (data in ``LOYALTY_DATA_DIR``), creates the topics, then runs the ingest API,
+the processor and the webhook sender as child processes. Ctrl-C or SIGTERM stops all of them, broker
+last. A service that dies is restarted (it resumes from its committed offsets).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+from loyalty_stream.kafka import create_topics
+from loyalty_stream.localkafka import LocalBroker
+from loyalty_stream.procs import spawn, stop
+from loyalty_stream.settings import Settings
+
+log = logging.getLogger("loyalty_stream.run")
+
+SERVICES = {"ingest-api": "ingest_api", "processor": "processors", "webhook-sender": "webhook_sender"}
+
+
+@dataclass
+class Service:
+    name: str
+    module: str
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: list[float] = field(default_factory=list)
+
+
+def _local_env(settings: Settings) -> dict[str, str]:
+    env = {**os.environ, **settings.child_env()}
+    if "LOYALTY_WEBHOOK_ALLOW_LOOPBACK" not in os.environ:
+        env["LOYALTY_WEBHOOK_ALLOW_LOOPBACK"] = "true"  # local mode: receivers on 127.0.0.1 are fine
+    return env
+
+
+def run(settings: Settings) -> int:
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    broker = LocalBroker.from_settings(settings)
+    print(f"loyalty-stream: starting Kafka on {broker.bootstrap} (data in {broker.data_dir})", flush=True)
+    broker.start()
+    services: list[Service] = []
+    try:
+        created = create_topics(settings)
+        print(f"loyalty-stream: topics ready ({len(created)} created)", flush=True)
+        env = _local_env(settings)
+        services = [Service(name, module) for name, module in SERVICES.items()]
+        for service in services:
+            service.proc = spawn([sys.executable, "-m", service.module], env=env)
+        api = f"http://{settings.api_host}:{settings.api_port}"
+        print(f"loyalty-stream: API on {api} (docs at {api}/docs); Ctrl-C stops everything", flush=True)
+        while not stopping.wait(0.5):
+            for service in services:
+                _supervise(service, env)
+    finally:
+        for service in reversed(services):
+            if service.proc is not None:
+                stop(service.proc, grace=20.0)
+        broker.stop()
+        print("loyalty-stream: stopped", flush=True)
+    return 0
+
+
+def _supervise(service: Service, env: dict[str, str]) -> None:
+    if service.proc is None or service.proc.poll() is None:
+        return
+    now = time.monotonic()
+    service.restarts = [t for t in service.restarts if now - t < 60] + [now]
+    delay = min(2 ** len(service.restarts), 30)
+    log.warning("%s exited with %s; restarting in %ss", service.name, service.proc.returncode, delay)
+    print(f"loyalty-stream: {service.name} exited ({service.proc.returncode}); restarting in {delay}s", flush=True)
+    time.sleep(delay)
+    service.proc = spawn([sys.executable, "-m", service.module], env=env)

@@ -1,0 +1,142 @@
+"""Every topic the project uses, in one table: name, partitions, cleanup policy, purpose.
+
+The topic command, the Faust app, the API, the sender and the tests all take names from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from loyalty_stream.settings import Settings
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    name: str
+    partitions: int
+    compact: bool
+    retention_ms: int | None = None
+    purpose: str = ""
+    internal: bool = False
+
+    @property
+    def config(self) -> dict[str, str]:
+        config = {"cleanup.policy": "compact" if self.compact else "delete"}
+        if self.retention_ms is not None:
+            config["retention.ms"] = str(self.retention_ms)
+        if self.compact:
+            # Tombstones (deletes) must reach every reader that is down for a while.
+            config["delete.retention.ms"] = str(DAY_MS)
+        return config
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """The project's topics for one prefix and partition count."""
+
+    custom_events: Topic
+    custom_events_dlq: Topic
+    custom_events_unmatched: Topic
+    member_events: Topic
+    members: Topic
+    member_commands: Topic
+    member_replies: Topic
+    schemas: Topic
+    achievements: Topic
+    subscriptions: Topic
+    progress: Topic
+    webhooks: Topic
+    webhooks_retry: tuple[Topic, ...]
+    webhooks_dlq: Topic
+    changelogs: tuple[Topic, ...]
+
+    def all(self) -> list[Topic]:
+        singles = [
+            self.custom_events,
+            self.custom_events_dlq,
+            self.custom_events_unmatched,
+            self.member_events,
+            self.members,
+            self.member_commands,
+            self.member_replies,
+            self.schemas,
+            self.achievements,
+            self.subscriptions,
+            self.progress,
+            self.webhooks,
+            self.webhooks_dlq,
+        ]
+        return [*singles, *self.webhooks_retry, *self.changelogs]
+
+    @property
+    def control_plane(self) -> tuple[Topic, ...]:
+        """Small compacted topics every process reads whole into memory."""
+        return (self.schemas, self.achievements, self.subscriptions)
+
+    def co_partitioned(self) -> tuple[Topic, ...]:
+        """Topics joined with processor tables: their partition counts must match."""
+        return (self.custom_events, self.member_events, *self.changelogs)
+
+
+# Retry delays of the webhook sender, one delay topic each (names end with the delay).
+WEBHOOK_RETRY_DELAYS = ("30s", "5m", "1h")
+
+TABLES = ("progress", "parked", "outcomes")
+"""The processor's Faust tables; their changelogs are created with the other topics."""
+
+
+def build_topics(settings: Settings) -> Topics:
+    p, n = settings.topic_prefix, settings.topic_partitions
+    week = 7 * DAY_MS
+
+    def event(name: str, purpose: str, retention: int | None = week, partitions: int = n) -> Topic:
+        return Topic(p + name, partitions, compact=False, retention_ms=retention, purpose=purpose)
+
+    def compacted(name: str, purpose: str, partitions: int = n) -> Topic:
+        return Topic(p + name, partitions, compact=True, purpose=purpose)
+
+    app = settings.processor_app_id
+    return Topics(
+        custom_events=event(
+            "custom-events",
+            "Custom events from the API and from producers writing straight to Kafka",
+            retention=settings.custom_events_retention_hours * 3600 * 1000,
+        ),
+        custom_events_dlq=event("custom-events.dlq", "Input records that could not be decoded or validated"),
+        custom_events_unmatched=event("custom-events.unmatched", "Events whose member never registered"),
+        member_events=Topic(
+            p + "member-events",
+            n,
+            compact=False,
+            retention_ms=week,
+            internal=True,
+            purpose="Internal: resolved events repartitioned by storeCode:customerId",
+        ),
+        members=compacted("members", "Members by storeCode:customerId (tombstone = deleted)"),
+        member_commands=event("member-commands", "Internal: member registration/update requests from the API"),
+        member_replies=event("member-replies", "Internal: the processor's answers to member commands", DAY_MS),
+        schemas=compacted("custom-event-schemas", "Custom event schemas by storeCode:eventType", 1),
+        achievements=compacted("achievements", "Achievements by storeCode:achievementId", 1),
+        subscriptions=compacted("webhook-subscriptions", "Webhook subscriptions by storeCode:subscriptionId", 1),
+        progress=event("achievement-progress", "MemberAchievementProgressChanged for downstream subscribers"),
+        webhooks=event("webhooks", "Open Loyalty webhook envelopes to deliver"),
+        webhooks_retry=tuple(
+            event(f"webhooks.retry.{delay}", f"Webhook deliveries waiting {delay} before their next attempt")
+            for delay in WEBHOOK_RETRY_DELAYS
+        ),
+        webhooks_dlq=event("webhooks.dlq", "Webhook deliveries that failed for good", 30 * DAY_MS),
+        changelogs=tuple(
+            Topic(
+                f"{app}-{table}-changelog",
+                n,
+                compact=True,
+                internal=True,
+                purpose=f"Internal: changelog of the processor's {table} table",
+            )
+            for table in TABLES
+        ),
+    )

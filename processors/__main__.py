@@ -1,0 +1,3 @@
+from processors.app import main
+
+main()

@@ -1,0 +1,121 @@
+"""Decode and validate one record of the input topic. No Kafka here: the agent calls ``admit``.
+
+Every record ends as an ``Admitted`` event or a ``Rejected`` one carrying the dead-letter reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+
+from loyalty_stream.domain.events import parse_event_date
+from loyalty_stream.domain.ids import custom_event_id, source_event_id
+from loyalty_stream.identity import identifiers_of
+from loyalty_stream.settings import Store
+from loyalty_stream.validation import body_problems, value_problems
+from schemas.serde import DecodeError, Serde
+
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    reason: str  # dead-letter reason code
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    store: Store
+    record: dict[str, Any]  # CustomEvent record, customEventId set, body as a JSON string
+    body: dict[str, Any]
+    event_date: datetime
+
+
+def _record_from_json(value: dict[str, Any]) -> dict[str, Any]:
+    """The JSON form is the HTTP ``event`` object plus ``storeCode`` (or the Avro field names)."""
+    event = value.get("event", value)
+    body = event.get("body", {})
+    return {
+        "storeCode": value.get("storeCode", event.get("storeCode")),
+        "type": event.get("type"),
+        "eventDate": event.get("eventDate"),
+        "customerData": event.get("customerData") or {},
+        "body": body if isinstance(body, str) else orjson.dumps(body).decode(),
+        "eventId": event.get("eventId"),
+        "customEventId": event.get("customEventId"),
+        "createdAt": event.get("createdAt"),
+        "controlOffsets": event.get("controlOffsets") or {},
+    }
+
+
+def decode(serde: Serde, value: bytes | None) -> dict[str, Any] | Rejected:
+    try:
+        name, record = serde.decode(value, expect="CustomEvent", allow_json=True)
+    except DecodeError as exc:
+        return Rejected(exc.reason, str(exc))
+    if name == "CustomEvent" and value is not None and value.lstrip()[:1] == b"{":
+        record = _record_from_json(record)
+    return record
+
+
+def _text(record: dict[str, Any], field: str, max_len: int = 255) -> str | None:
+    value = record.get(field)
+    return value if isinstance(value, str) and 0 < len(value) <= max_len else None
+
+
+def admit(
+    record: dict[str, Any],
+    *,
+    stores: dict[str, Store],
+    schemas: dict[tuple[str, str], dict[str, Any]],
+    topic: str,
+    partition: int,
+    offset: int,
+    now: datetime,
+) -> Admitted | Rejected:
+    """Check a decoded CustomEvent against its store and schema; assign its customEventId."""
+    store_code = record.get("storeCode")
+    store = stores.get(store_code) if isinstance(store_code, str) else None
+    if store is None:
+        return Rejected("unknown_store", f"unknown store {store_code!r}")
+    event_type = _text(record, "type")
+    if event_type is None:
+        return Rejected("missing_field", "type is missing or not a 1..255 character string")
+    schema = schemas.get((store.code, event_type))
+    if schema is None or not schema.get("active", True):
+        return Rejected("unknown_event_type", f"custom event type {event_type!r} has no active schema")
+    if not isinstance(record.get("eventDate"), str):
+        return Rejected("missing_field", "eventDate is missing")
+    try:
+        event_date = parse_event_date(record["eventDate"], store.tz)
+    except ValueError as exc:
+        return Rejected("invalid_event_date", str(exc))
+    if event_date - now > FUTURE_TOLERANCE:
+        return Rejected("future_event_date", "eventDate is more than 5 minutes in the future")
+    customer = record.get("customerData")
+    if not isinstance(customer, dict) or not identifiers_of(customer):
+        return Rejected("missing_identifier", "customerData has no customerId, email, phone or loyaltyCardNumber")
+    try:
+        body = orjson.loads(record.get("body") or "{}")
+    except orjson.JSONDecodeError as exc:
+        return Rejected("invalid_body", f"body is not JSON: {exc}")
+    if not isinstance(body, dict):
+        return Rejected("invalid_body", "body is not a JSON object")
+    problems = body_problems(body, schema.get("fields", [])) + value_problems(body, "body")
+    if problems:
+        return Rejected("invalid_body", "; ".join(f"{path}: {message}" for path, message in problems))
+    event_id = record.get("eventId")
+    if event_id is not None and _text(record, "eventId") is None:
+        return Rejected("invalid_event_id", "eventId must be 1..255 characters")
+    if not record.get("customEventId"):
+        record = {
+            **record,
+            "customEventId": custom_event_id(store.code, event_id)
+            if event_id
+            else source_event_id(topic, partition, offset),
+        }
+    return Admitted(store, record, body, event_date)

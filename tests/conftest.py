@@ -1,0 +1,96 @@
+"""Session fixtures: a real Kafka broker started for the tests that ask for it, fresh settings per test.
+
+A missing broker is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loyalty_stream.kafka import create_topics
+from loyalty_stream.localkafka import LocalBroker
+from loyalty_stream.procs import free_port
+from loyalty_stream.settings import Settings
+from tests.support.receiver import Receiver
+from tests.support.stack import Stack
+
+TEST_STORES = "DEFAULT:dev-key,OTHER:other-key:Europe/Warsaw"
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    port = free_port()
+    broker = LocalBroker(
+        data_dir=tmp_path_factory.mktemp("kafka"),
+        port=port,
+        controller_port=free_port(),
+        cache_dir=Settings().kafka_cache_dir,
+    )
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture
+def make_settings(kafka: LocalBroker, tmp_path: Path) -> SettingsFactory:
+    """Settings isolated per test: own topic prefix, consumer groups, ports and data dir."""
+
+    def factory(create: bool = True, **overrides: Any) -> Settings:
+        tag = uuid.uuid4().hex[:8]
+        values: dict[str, Any] = {
+            "kafka_port": kafka.port,
+            "kafka_controller_port": kafka.controller_port,
+            "kafka_bootstrap_servers": kafka.bootstrap,
+            "topic_prefix": f"t{tag}.",
+            "topic_partitions": 3,
+            "processor_app_id": f"proc-{tag}",
+            "sender_group": f"sender-{tag}",
+            "data_dir": tmp_path / f"data-{tag}",
+            "api_port": free_port(),
+            "processor_web_port": free_port(),
+            "sender_port": free_port(),
+            "stores": TEST_STORES,
+            "log_format": "console",
+            "webhook_allow_loopback": True,
+            "produce_timeout_seconds": 5.0,
+        }
+        values.update(overrides)
+        settings = Settings(**values)
+        if create:
+            create_topics(settings)
+        return settings
+
+    return factory
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver().start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def stack(make_settings: SettingsFactory, tmp_path: Path) -> Iterator[Callable[..., Stack]]:
+    stacks: list[Stack] = []
+
+    def start(*names: str, settings: Settings | None = None) -> Stack:
+        s = Stack(settings or make_settings(), tmp_path / f"logs-{len(stacks)}")
+        stacks.append(s)
+        return s.start(*names)
+
+    yield start
+    for s in stacks:
+        s.stop()
+
+
+def auth(key: str = "dev-key") -> dict[str, str]:
+    return {"X-AUTH-TOKEN": key}

@@ -1,0 +1,3 @@
+from webhook_sender.service import main
+
+main()
