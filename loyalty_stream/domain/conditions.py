@@ -85,9 +85,7 @@ class ConditionError(ValueError):
         self.message = message
 
 
-def compile_condition(
-    attribute: Any, operator: Any, data: Any, *, allowed: frozenset[str] | None = None
-) -> Condition:
+def compile_condition(attribute: Any, operator: Any, data: Any, *, allowed: frozenset[str] | None = None) -> Condition:
     """Build a condition, or raise ConditionError naming the faulty part."""
     if not isinstance(attribute, str):
         raise ConditionError("attribute", "must be a string")

@@ -177,9 +177,7 @@ def process_event(
         data = progress_changed_data(a, member, event, local, step.before, after, reset)
         outputs.append(
             WebhookOutput(
-                message_id(
-                    store_code, event.custom_event_id, a.achievement_id, member.customer_id, a.rules_version
-                ),
+                message_id(store_code, event.custom_event_id, a.achievement_id, member.customer_id, a.rules_version),
                 PROGRESS_CHANGED,
                 store_code,
                 member.customer_id,

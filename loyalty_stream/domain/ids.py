@@ -22,9 +22,7 @@ def source_event_id(topic: str, partition: int, offset: int) -> str:
     return _v5(f"{topic}/{partition}/{offset}")
 
 
-def message_id(
-    store_code: str, trigger_id: str, achievement_id: str, customer_id: str, rules_version: int
-) -> str:
+def message_id(store_code: str, trigger_id: str, achievement_id: str, customer_id: str, rules_version: int) -> str:
     """messageId of a MemberAchievementProgressWasChanged; a rules change gives new ids."""
     return _v5(f"{store_code}/{trigger_id}/{achievement_id}/{customer_id}/{rules_version}")
 

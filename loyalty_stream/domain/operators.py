@@ -297,9 +297,7 @@ OPERATORS: Final[Mapping[str, Callable[[Any], Test]]] = {
     "is_greater_or_equal": lambda d: _compare(d, lambda a, b: a >= b),
     "is_less": lambda d: _compare(d, lambda a, b: a < b),
     "is_less_or_equal": lambda d: _compare(d, lambda a, b: a <= b),
-    "is_number_between": lambda d: _between(
-        {"from": _number(_pair(d)[0]), "to": _number(_pair(d)[1])}, False
-    ),
+    "is_number_between": lambda d: _between({"from": _number(_pair(d)[0]), "to": _number(_pair(d)[1])}, False),
     "is_one_of": lambda d: _one_of(d, False),
     "is_not_one_of": lambda d: _one_of(d, True),
     "contains": lambda d: _contains([_scalar(d)], False),

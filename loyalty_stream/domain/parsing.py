@@ -40,9 +40,7 @@ class _Report:
         self.errors.append(FieldError(path, message))
 
 
-def _count(
-    raw: Any, path: str, report: _Report, *, default: int | None = None, top: int | None = None
-) -> int | None:
+def _count(raw: Any, path: str, report: _Report, *, default: int | None = None, top: int | None = None) -> int | None:
     """A positive integer (a whole numeric string is fine)."""
     if raw is None:
         if default is None:
@@ -119,9 +117,7 @@ def _activity(raw: Any, report: _Report) -> tuple[Condition | None, dict[str, An
     if operator in ("", None):
         return None, always
     try:
-        condition = compile_condition(
-            "event.eventDate", operator, raw.get("data"), allowed=ACTIVITY_OPERATORS
-        )
+        condition = compile_condition("event.eventDate", operator, raw.get("data"), allowed=ACTIVITY_OPERATORS)
     except ConditionError as exc:
         report.add(f"activity.{exc.part}", exc.message)
         return None, always
@@ -201,10 +197,7 @@ def _complete_rule(raw: Any, path: str, report: _Report) -> tuple[CompleteRule, 
     else:
         kind = cast(PeriodType, period_raw["type"])
         consecutive = (
-            _count(
-                period_raw.get("consecutive"), f"{path}.period.consecutive", report, default=1, top=MAX_STREAK
-            )
-            or 1
+            _count(period_raw.get("consecutive"), f"{path}.period.consecutive", report, default=1, top=MAX_STREAK) or 1
         )
         days = 1
         if kind == "last_day":

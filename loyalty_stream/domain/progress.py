@@ -39,9 +39,7 @@ class RuleProgress:
         """Whether a bucket belongs to a round that already completed."""
         return self.floor is not None and index <= self.floor
 
-    def add(
-        self, index: int, amount: Number, unique: str | None, keep: int | None, arrivals: Tally
-    ) -> RuleProgress:
+    def add(self, index: int, amount: Number, unique: str | None, keep: int | None, arrivals: Tally) -> RuleProgress:
         old = self.bucket(index)
         seen = old.seen if unique is None else old.seen | {unique}
         buckets = dict(self.buckets)

@@ -43,9 +43,7 @@ def _activity_view(a: Achievement) -> dict[str, Any]:
 
 
 def _translations(names: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        loc: {k: v for k, v in entry.items() if k in ("name", "description")} for loc, entry in names.items()
-    }
+    return {loc: {k: v for k, v in entry.items() if k in ("name", "description")} for loc, entry in names.items()}
 
 
 def _rule_view(rule: Rule, normal: Mapping[str, Any]) -> dict[str, Any]:

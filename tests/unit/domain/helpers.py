@@ -10,7 +10,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from loyalty_stream.domain import (
-    Achievement, Event, MemberRef, MemberState, ProcessResult, parse_achievement, process_event,
+    Achievement,
+    Event,
+    MemberRef,
+    MemberState,
+    ProcessResult,
+    custom_event_id,
+    parse_achievement,
+    process_event,
 )
 
 STORE = "DEFAULT"
@@ -42,8 +49,11 @@ def rule(
     if unique is not None:
         complete["uniqueAttribute"] = unique
     body: dict[str, Any] = {
-        "trigger": "custom_event", "type": "direct", "event": event,
-        "conditions": list(conditions), "completeRule": complete,
+        "trigger": "custom_event",
+        "type": "direct",
+        "event": event,
+        "conditions": list(conditions),
+        "completeRule": complete,
         "translations": {"en": {"name": name}},
     }
     if aggregation is not None:
@@ -53,9 +63,13 @@ def rule(
     return body
 
 
-def achievement_body(*rules: Mapping[str, Any], name: str = "Achievement", active: bool = True,
-                     limit: Mapping[str, Any] | None = None,
-                     activity: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def achievement_body(
+    *rules: Mapping[str, Any],
+    name: str = "Achievement",
+    active: bool = True,
+    limit: Mapping[str, Any] | None = None,
+    activity: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "translations": {"en": {"name": name, "description": "test"}},
         "active": active,
@@ -67,33 +81,50 @@ def achievement_body(*rules: Mapping[str, Any], name: str = "Achievement", activ
     return body
 
 
-def make(*rules: Mapping[str, Any], achievement_id: str | None = None, version: int = 1,
-         **kw: Any) -> Achievement:
+def make(*rules: Mapping[str, Any], achievement_id: str | None = None, version: int = 1, **kw: Any) -> Achievement:
     aid = achievement_id or f"00000000-0000-4000-a000-{next(_ids):012d}"
-    return parse_achievement(achievement_body(*rules, **kw), achievement_id=aid, store_code=STORE,
-                             rules_version=version)
+    return parse_achievement(
+        achievement_body(*rules, **kw), achievement_id=aid, store_code=STORE, rules_version=version
+    )
 
 
-def event(type_: str, when: datetime, body: Mapping[str, Any] | None = None,
-          event_id: str | None = None) -> Event:
+def event(
+    type_: str,
+    when: datetime,
+    body: Mapping[str, Any] | None = None,
+    event_id: str | None = None,
+    *,
+    anonymous: bool = False,
+) -> Event:
+    """An event with the client's eventId (made up unless given), or none when `anonymous`."""
     eid = event_id or f"e-{next(_ids)}"
-    from loyalty_stream.domain import custom_event_id
-
-    return Event(custom_event_id(STORE, eid), eid, type_, when, dict(body or {}), when)
+    return Event(custom_event_id(STORE, eid), None if anonymous else eid, type_, when, dict(body or {}), when)
 
 
 def at(tz: ZoneInfo, *parts: int) -> datetime:
     return datetime(*parts, tzinfo=tz)  # type: ignore[misc]
 
 
-def feed(events: Iterable[Event], achievements: Sequence[Achievement], *,
-         state: MemberState | None = None, tz: ZoneInfo = UTC_TZ,
-         member: MemberRef = MEMBER) -> tuple[MemberState, list[ProcessResult]]:
+def feed(
+    events: Iterable[Event],
+    achievements: Sequence[Achievement],
+    *,
+    state: MemberState | None = None,
+    tz: ZoneInfo = UTC_TZ,
+    member: MemberRef = MEMBER,
+) -> tuple[MemberState, list[ProcessResult]]:
     state = state or MemberState.empty()
     results = []
     for e in events:
-        r = process_event(state, e, achievements, member, store_code=STORE, tz=tz,
-                          now=max(e.event_date, datetime(2000, 1, 1, tzinfo=UTC)))
+        r = process_event(
+            state,
+            e,
+            achievements,
+            member,
+            store_code=STORE,
+            tz=tz,
+            now=max(e.event_date, datetime(2000, 1, 1, tzinfo=UTC)),
+        )
         state = r.state
         results.append(r)
     return state, results

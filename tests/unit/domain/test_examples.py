@@ -6,7 +6,10 @@ import copy
 from datetime import datetime, timedelta
 
 from loyalty_stream.domain import (
-    ACHIEVEMENTS_PROCESSED, PROGRESS_CHANGED, member_achievements_view, parse_achievement,
+    ACHIEVEMENTS_PROCESSED,
+    PROGRESS_CHANGED,
+    member_achievements_view,
+    parse_achievement,
 )
 
 from .helpers import MEMBER, STORE, UTC_TZ, WARSAW, event, feed, make, progress_of, rule, rules_of
@@ -14,8 +17,9 @@ from .test_parsing import GETTING_STARTED
 
 
 def test_getting_started_login_streak_exactly_as_documented() -> None:
-    a = parse_achievement(copy.deepcopy(GETTING_STARTED), achievement_id="3f1b6f0e-8d1c-4c3e-9d6e-0a0b0c0d0e0f",
-                          store_code=STORE)
+    a = parse_achievement(
+        copy.deepcopy(GETTING_STARTED), achievement_id="3f1b6f0e-8d1c-4c3e-9d6e-0a0b0c0d0e0f", store_code=STORE
+    )
     start = datetime(2024, 5, 1, 8, 0, tzinfo=WARSAW)
     logins = [event("app_login", start + timedelta(days=d)) for d in range(7)]
     state, results = feed(logins, [a], tz=WARSAW)
@@ -38,17 +42,22 @@ def test_getting_started_login_streak_exactly_as_documented() -> None:
     # an 8th day: the limit of one completion is reached
     state, (eighth,) = feed([event("app_login", start + timedelta(days=7))], [a], state=state, tz=WARSAW)
     assert (eighth.outcome.status, eighth.outcome.reason, eighth.outputs) == (
-        "no_effect", "achievement_limit_reached", ())
+        "no_effect",
+        "achievement_limit_reached",
+        (),
+    )
     (item,) = member_achievements_view(state, [a], tz=WARSAW, now=start + timedelta(days=8))
     assert item["limitReached"] is True and item["memberProgress"]["completedCount"] == 1
 
 
 def test_getting_started_second_login_the_same_day_is_frequency_limited() -> None:
-    a = parse_achievement(copy.deepcopy(GETTING_STARTED), achievement_id="3f1b6f0e-8d1c-4c3e-9d6e-0a0b0c0d0e0f",
-                          store_code=STORE)
+    a = parse_achievement(
+        copy.deepcopy(GETTING_STARTED), achievement_id="3f1b6f0e-8d1c-4c3e-9d6e-0a0b0c0d0e0f", store_code=STORE
+    )
     morning = datetime(2024, 5, 1, 8, 0, tzinfo=WARSAW)
-    _, (first, second) = feed([event("app_login", morning), event("app_login", morning + timedelta(hours=12))],
-                              [a], tz=WARSAW)
+    _, (first, second) = feed(
+        [event("app_login", morning), event("app_login", morning + timedelta(hours=12))], [a], tz=WARSAW
+    )
     assert first.outcome.status == "counted"
     assert (second.outcome.status, second.outcome.reason) == ("no_effect", "frequency_limit")
     assert second.outcome.reasons == {a.achievement_id: "frequency_limit"}
@@ -56,8 +65,15 @@ def test_getting_started_second_login_the_same_day_is_frequency_limited() -> Non
 
 
 def test_log_in_seven_days_in_a_row() -> None:
-    a = make(rule("login", period="day", consecutive=7, goal=1,
-                  limit={"value": 1, "interval": {"type": "calendarDays", "value": 1}}))
+    a = make(
+        rule(
+            "login",
+            period="day",
+            consecutive=7,
+            goal=1,
+            limit={"value": 1, "interval": {"type": "calendarDays", "value": 1}},
+        )
+    )
     start = datetime(2024, 6, 1, 9, tzinfo=UTC_TZ)
     events = []
     for d in range(7):
@@ -68,15 +84,23 @@ def test_log_in_seven_days_in_a_row() -> None:
 
 
 def test_300_workout_minutes_a_week_for_4_weeks() -> None:
-    a = make(rule("workout", period="week", consecutive=4, goal=300,
-                  aggregation={"type": "sum", "rule": "event.body.minutes"},
-                  conditions=[{"attribute": "event.body.kind", "operator": "is_not_equal", "data": "stretching"}]))
+    a = make(
+        rule(
+            "workout",
+            period="week",
+            consecutive=4,
+            goal=300,
+            aggregation={"type": "sum", "rule": "event.body.minutes"},
+            conditions=[{"attribute": "event.body.kind", "operator": "is_not_equal", "data": "stretching"}],
+        )
+    )
     monday = datetime(2024, 4, 1, 7, tzinfo=UTC_TZ)  # a Monday
     events = []
     for week in range(4):
         for session in range(3):
-            events.append(event("workout", monday + timedelta(weeks=week, days=session * 2),
-                                {"minutes": 100, "kind": "run"}))
+            events.append(
+                event("workout", monday + timedelta(weeks=week, days=session * 2), {"minutes": 100, "kind": "run"})
+            )
         events.append(event("workout", monday + timedelta(weeks=week, days=6), {"minutes": 500, "kind": "stretching"}))
     events.insert(1, event("workout", monday, {"minutes": "lots", "kind": "run"}))
     _, results = feed(events, [a])
@@ -101,7 +125,11 @@ def test_an_event_nobody_listens_to() -> None:
     a = make(rule("order"))
     _, (r,) = feed([event("page_view", datetime(2024, 1, 1, tzinfo=UTC_TZ))], [a])
     assert (r.outcome.status, r.outcome.reason, r.outcome.reasons, r.outputs) == (
-        "no_effect", "no_achievement_listens", {}, ())
+        "no_effect",
+        "no_achievement_listens",
+        {},
+        (),
+    )
 
 
 def test_member_data_in_the_webhook() -> None:

@@ -4,14 +4,19 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from loyalty_stream.domain import (
-    NAMESPACE, custom_event_id, message_id, parse_event_date, rule_id, source_event_id,
+    NAMESPACE,
+    custom_event_id,
+    message_id,
+    parse_event_date,
+    rule_id,
+    source_event_id,
 )
 
 from .helpers import UTC_TZ, WARSAW
 
 
 def test_ids_are_uuid5_over_the_documented_names() -> None:
-    assert NAMESPACE == uuid.UUID("6f1c3a52-6d9b-4f7e-9a51-2f0c2f1f6a10")
+    assert uuid.UUID("6f1c3a52-6d9b-4f7e-9a51-2f0c2f1f6a10") == NAMESPACE
     assert custom_event_id("S", "abc") == str(uuid.uuid5(NAMESPACE, "S/abc"))
     assert source_event_id("t", 3, 42) == str(uuid.uuid5(NAMESPACE, "t/3/42"))
     assert message_id("S", "t", "a", "c", 2) == str(uuid.uuid5(NAMESPACE, "S/t/a/c/2"))

@@ -19,8 +19,14 @@ def test_one_completion_per_calendar_month() -> None:
     dates = [d(1, 5), d(1, 6), d(1, 7), d(1, 31, 23), d(2, 1), d(2, 2), d(2, 3)]
     state, results = feed([event("order", x) for x in dates], [a])
     assert [r.outcome.reason for r in results] == [
-        None, None, "achievement_limit_reached", "achievement_limit_reached", None, None,
-        "achievement_limit_reached"]
+        None,
+        None,
+        "achievement_limit_reached",
+        "achievement_limit_reached",
+        None,
+        None,
+        "achievement_limit_reached",
+    ]
     completing = results[1].outputs[0].data["achievement"]
     assert (completing["memberProgress"]["completedCount"], completing["limitReached"]) == (1, True)
     assert progress_of(results[4], a)["completedCount"] == 1
@@ -35,25 +41,31 @@ def test_one_completion_per_calendar_month() -> None:
 def test_limit_month_is_cut_in_store_time() -> None:
     a = make(rule("order", goal=1), limit={"value": 1, "interval": {"type": "calendarMonths", "value": 1}})
     # 23:30 UTC on 31 January is already February in Warsaw
-    _, results = feed([event("order", d(1, 31, 10)), event("order", datetime(2024, 1, 31, 23, 30, tzinfo=UTC_TZ))],
-                      [a], tz=WARSAW)
+    _, results = feed(
+        [event("order", d(1, 31, 10)), event("order", datetime(2024, 1, 31, 23, 30, tzinfo=UTC_TZ))], [a], tz=WARSAW
+    )
     assert [r.outcome.status for r in results] == ["counted", "counted"]
 
 
 def test_limit_without_interval_is_for_ever() -> None:
     a = make(rule("order", goal=1), limit={"value": 2})
     _, results = feed([event("order", d(1, x)) for x in (1, 2, 3)] + [event("order", d(12, 1))], [a])
-    assert [r.outcome.reason for r in results] == [None, None, "achievement_limit_reached",
-                                                    "achievement_limit_reached"]
+    assert [r.outcome.reason for r in results] == [None, None, "achievement_limit_reached", "achievement_limit_reached"]
 
 
 def test_activity_window() -> None:
-    a = make(rule("order", goal=10),
-             activity={"operator": "is_between", "data": {"from": "2024-03-01T00:00:00", "to": "2024-03-31T23:59:59"}})
+    a = make(
+        rule("order", goal=10),
+        activity={"operator": "is_between", "data": {"from": "2024-03-01T00:00:00", "to": "2024-03-31T23:59:59"}},
+    )
     _, results = feed([event("order", x) for x in (d(2, 29), d(3, 1), d(3, 31, 23), d(4, 1))], [a], tz=WARSAW)
     # 31 March 23:00 UTC is 1 April 01:00 in Warsaw: outside
-    assert [r.outcome.reason for r in results] == ["outside_activity_window", None, "outside_activity_window",
-                                                    "outside_activity_window"]
+    assert [r.outcome.reason for r in results] == [
+        "outside_activity_window",
+        None,
+        "outside_activity_window",
+        "outside_activity_window",
+    ]
 
 
 def test_activity_on_weekdays() -> None:
@@ -66,22 +78,31 @@ def test_restart_after_completion_carries_no_surplus() -> None:
     a = make(rule("spend", goal=100, aggregation={"type": "sum", "rule": "event.body.amount"}))
     _, results = feed([event("spend", d(1, x), {"amount": amt}) for x, amt in ((1, 70), (2, 80), (3, 30))], [a])
     assert [(rules_of(r, a)[0]["currentPeriodValue"], progress_of(r, a)["completedCount"]) for r in results] == [
-        (70, 0), (0, 1), (30, 1)]
+        (70, 0),
+        (0, 1),
+        (30, 1),
+    ]
     assert results[1].outputs[0].data["achievement"]["previousMemberProgress"]["rules"][0]["currentPeriodValue"] == 70
 
 
 def test_multi_rule_completion_with_a_lapsing_periodic_rule() -> None:
     a = make(rule("login", period="day", consecutive=2), rule("order", goal=3))
     events = [
-        event("login", d(1, 1)), event("login", d(1, 2)),  # the login rule is complete...
-        event("order", d(1, 5)), event("order", d(1, 5)), event("order", d(1, 5)),  # ...but lapsed by day 5
-        event("login", d(1, 6)), event("login", d(1, 7)),  # a fresh streak completes everything
+        event("login", d(1, 1)),
+        event("login", d(1, 2)),  # the login rule is complete...
+        event("order", d(1, 5)),
+        event("order", d(1, 5)),
+        event("order", d(1, 5)),  # ...but lapsed by day 5
+        event("login", d(1, 6)),
+        event("login", d(1, 7)),  # a fresh streak completes everything
         event("order", d(1, 8)),
     ]
     _, results = feed(events, [a])
     counted = [progress_of(r, a) for r in results]
-    summary = [(p["completedCount"], [(x["currentPeriodValue"], x["completedConsecutivePeriods"]) for x in p["rules"]])
-               for p in counted]
+    summary = [
+        (p["completedCount"], [(x["currentPeriodValue"], x["completedConsecutivePeriods"]) for x in p["rules"]])
+        for p in counted
+    ]
     assert summary == [
         (0, [(1, 1), (0, 0)]),
         (0, [(1, 2), (0, 0)]),
@@ -107,7 +128,7 @@ def test_rules_version_bump_resets_progress_once() -> None:
     v2 = make(rule("order", goal=3), achievement_id=aid, version=2)
     state, first = feed([event("order", d(1, x)) for x in (1, 2)], [v1])
     assert [progress_of(r, v1)["reset"] for r in first] == [False, False]
-    state, (no_effect,) = feed([event("visit", d(1, 3))], [v2], state=state)
+    state, _ = feed([event("visit", d(1, 3))], [v2], state=state)
     state, results = feed([event("order", d(1, x)) for x in (4, 5, 6)], [v2], state=state)
     assert [progress_of(r, v2)["reset"] for r in results] == [True, False, False]
     bumped = results[0].outputs[0].data["achievement"]
@@ -134,7 +155,10 @@ def test_inactive_achievement_and_inactive_member() -> None:
     assert (r.outcome.status, r.outcome.reason) == ("no_effect", "achievement_inactive")
     _, (r,) = feed([event("order", d(1, 1))], [off, on])
     assert (r.outcome.status, r.outcome.changed, r.outcome.reasons) == (
-        "counted", (on.achievement_id,), {off.achievement_id: "achievement_inactive"})
+        "counted",
+        (on.achievement_id,),
+        {off.achievement_id: "achievement_inactive"},
+    )
     gone = MemberRef(MEMBER.customer_id, active=False)
     state, (r,) = feed([event("order", d(1, 1))], [on], member=gone)
     assert (r.outcome.status, r.outcome.reason, r.outputs) == ("no_effect", "member_inactive", ())
@@ -144,18 +168,32 @@ def test_inactive_achievement_and_inactive_member() -> None:
 
 def test_unique_attribute_per_bucket() -> None:
     a = make(rule("review", period="day", consecutive=2, goal=3, unique="productId"))
-    events = [event("review", d(1, 1), {"productId": "A"}), event("review", d(1, 1, 13), {"productId": "A"}),
-              event("review", d(1, 1, 14), {"productId": "B"}), event("review", d(1, 2), {"productId": "A"}),
-              event("review", d(1, 2), {}), event("review", d(1, 2), {"productId": 7}),
-              event("review", d(1, 2), {"productId": "7"})]
+    events = [
+        event("review", d(1, 1), {"productId": "A"}),
+        event("review", d(1, 1, 13), {"productId": "A"}),
+        event("review", d(1, 1, 14), {"productId": "B"}),
+        event("review", d(1, 2), {"productId": "A"}),
+        event("review", d(1, 2), {}),
+        event("review", d(1, 2), {"productId": 7}),
+        event("review", d(1, 2), {"productId": "7"}),
+    ]
     _, results = feed(events, [a])
-    assert [r.outcome.reason for r in results] == [None, "unique_attribute_repeated", None, None,
-                                                    "conditions_not_met", None, None]
+    assert [r.outcome.reason for r in results] == [
+        None,
+        "unique_attribute_repeated",
+        None,
+        None,
+        "conditions_not_met",
+        None,
+        None,
+    ]
 
 
 def test_several_rules_of_one_achievement_may_listen_to_one_event() -> None:
-    a = make(rule("order", goal=2), rule("order", goal=1, conditions=[
-        {"attribute": "event.body.total", "operator": "is_greater", "data": 100}]))
+    a = make(
+        rule("order", goal=2),
+        rule("order", goal=1, conditions=[{"attribute": "event.body.total", "operator": "is_greater", "data": 100}]),
+    )
     _, results = feed([event("order", d(1, 1), {"total": 10}), event("order", d(1, 2), {"total": 200})], [a])
     assert [x["currentPeriodValue"] for x in rules_of(results[0], a)] == [1, 0]
     assert progress_of(results[1], a)["completedCount"] == 1
@@ -165,15 +203,20 @@ def test_reason_when_no_rule_admits() -> None:
     a = make(rule("order", conditions=[{"attribute": "event.body.total", "operator": "is_greater", "data": 100}]))
     _, (r,) = feed([event("order", d(1, 1), {"total": 1})], [a])
     assert (r.outcome.status, r.outcome.reason, r.outcome.reasons, r.outcome.changed) == (
-        "no_effect", "conditions_not_met", {a.achievement_id: "conditions_not_met"}, ())
+        "no_effect",
+        "conditions_not_met",
+        {a.achievement_id: "conditions_not_met"},
+        (),
+    )
 
 
 def test_other_stores_achievements_are_ignored() -> None:
     a = make(rule("order"))
     from loyalty_stream.domain import MemberState, process_event
 
-    r = process_event(MemberState.empty(), event("order", d(1, 1)), [a], MEMBER, store_code="OTHER",
-                      tz=UTC_TZ, now=d(1, 1))
+    r = process_event(
+        MemberState.empty(), event("order", d(1, 1)), [a], MEMBER, store_code="OTHER", tz=UTC_TZ, now=d(1, 1)
+    )
     assert r.outcome.reason == "no_achievement_listens"
 
 

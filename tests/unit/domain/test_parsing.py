@@ -8,7 +8,11 @@ from typing import Any
 import pytest
 
 from loyalty_stream.domain import (
-    AchievementInvalid, achievement_view, parse_achievement, rule_id, rules_differ,
+    AchievementInvalid,
+    achievement_view,
+    parse_achievement,
+    rule_id,
+    rules_differ,
 )
 
 from . import contract
@@ -22,16 +26,18 @@ GETTING_STARTED: dict[str, Any] = {
     "translations": {"en": {"name": "Maintain a 7-day login streak", "description": "..."}},
     "limit": {"value": 1},
     "activity": {"data": None, "operator": ""},
-    "rules": [{
-        "aggregation": {"type": "quantity"},
-        "completeRule": {"period": {"type": "last_day", "value": 7}, "periodGoal": 1},
-        "conditions": [],
-        "event": "app_login",
-        "limit": {"interval": {"type": "calendarDays", "value": 1}, "value": 1},
-        "trigger": "custom_event",
-        "type": "direct",
-        "translations": {"en": {"name": "7-day login streak", "description": ""}},
-    }],
+    "rules": [
+        {
+            "aggregation": {"type": "quantity"},
+            "completeRule": {"period": {"type": "last_day", "value": 7}, "periodGoal": 1},
+            "conditions": [],
+            "event": "app_login",
+            "limit": {"interval": {"type": "calendarDays", "value": 1}, "value": 1},
+            "trigger": "custom_event",
+            "type": "direct",
+            "translations": {"en": {"name": "7-day login streak", "description": ""}},
+        }
+    ],
 }
 
 
@@ -48,7 +54,12 @@ def error_paths(body: Any) -> dict[str, str]:
 def test_getting_started_example_parses() -> None:
     a = parse(GETTING_STARTED)
     assert (a.name, a.description, a.active, a.activity, a.rules_version) == (
-        "Maintain a 7-day login streak", "...", True, None, 1)
+        "Maintain a 7-day login streak",
+        "...",
+        True,
+        None,
+        1,
+    )
     assert a.limit is not None and (a.limit.value, a.limit.interval) == (1, None)
     (r,) = a.rules
     assert r.rule_id == rule_id(AID, 1, 0)
@@ -82,8 +93,14 @@ def test_activity_missing_or_empty_is_always_on(activity: Any) -> None:
 
 
 def test_lenient_defaults() -> None:
-    body = achievement_body({"trigger": "custom_event", "type": "direct", "event": "x",
-                             "completeRule": {"periodGoal": 1, "period": {"type": "day"}}})
+    body = achievement_body(
+        {
+            "trigger": "custom_event",
+            "type": "direct",
+            "event": "x",
+            "completeRule": {"periodGoal": 1, "period": {"type": "day"}},
+        }
+    )
     del body["active"]
     a = parse(body)
     r = a.rules[0]
@@ -94,8 +111,12 @@ def test_lenient_defaults() -> None:
 
 def test_transaction_and_referral_rules_are_stored_but_never_match() -> None:
     body = achievement_body(
-        {"trigger": "transaction", "type": "direct", "completeRule": {"periodGoal": 1, "period": {"type": "overall"}},
-         "translations": {"en": {"name": "t"}}},
+        {
+            "trigger": "transaction",
+            "type": "direct",
+            "completeRule": {"periodGoal": 1, "period": {"type": "overall"}},
+            "translations": {"en": {"name": "t"}},
+        },
         rule("signup") | {"type": "referral"},
     )
     a = parse(body)
@@ -118,23 +139,43 @@ def test_transaction_and_referral_rules_are_stored_but_never_match() -> None:
         (lambda b: b["rules"][0]["completeRule"].update(periodGoal="lots"), "rules[0].completeRule.periodGoal"),
         (lambda b: b["rules"][0]["completeRule"].update(periodGoal=0), "rules[0].completeRule.periodGoal"),
         (lambda b: b["rules"][0]["completeRule"].update(periodGoal=True), "rules[0].completeRule.periodGoal"),
-        (lambda b: b["rules"][0]["completeRule"]["period"].update(type="fortnight"), "rules[0].completeRule.period.type"),
-        (lambda b: b["rules"][0]["completeRule"]["period"].update(type="last_day", value=None),
-         "rules[0].completeRule.period.value"),
-        (lambda b: b["rules"][0]["completeRule"]["period"].update(type="week", consecutive=0),
-         "rules[0].completeRule.period.consecutive"),
-        (lambda b: b["rules"][0].update(conditions=[{"attribute": "event.body.a", "operator": "is_wonderful",
-                                                      "data": 1}]), "rules[0].conditions[0].operator"),
-        (lambda b: b["rules"][0].update(conditions=[{"attribute": "customer.a", "operator": "is_equal",
-                                                      "data": 1}]), "rules[0].conditions[0].attribute"),
+        (
+            lambda b: b["rules"][0]["completeRule"]["period"].update(type="fortnight"),
+            "rules[0].completeRule.period.type",
+        ),
+        (
+            lambda b: b["rules"][0]["completeRule"]["period"].update(type="last_day", value=None),
+            "rules[0].completeRule.period.value",
+        ),
+        (
+            lambda b: b["rules"][0]["completeRule"]["period"].update(type="week", consecutive=0),
+            "rules[0].completeRule.period.consecutive",
+        ),
+        (
+            lambda b: b["rules"][0].update(
+                conditions=[{"attribute": "event.body.a", "operator": "is_wonderful", "data": 1}]
+            ),
+            "rules[0].conditions[0].operator",
+        ),
+        (
+            lambda b: b["rules"][0].update(conditions=[{"attribute": "customer.a", "operator": "is_equal", "data": 1}]),
+            "rules[0].conditions[0].attribute",
+        ),
         (lambda b: b["rules"][0].update(aggregation={"type": "average"}), "rules[0].aggregation.type"),
         (lambda b: b["rules"][0].update(aggregation={"type": "sum"}), "rules[0].aggregation.rule"),
-        (lambda b: b["rules"][0].update(aggregation={"type": "sum", "rule": "event.type"}), "rules[0].aggregation.rule"),
+        (
+            lambda b: b["rules"][0].update(aggregation={"type": "sum", "rule": "event.type"}),
+            "rules[0].aggregation.rule",
+        ),
         (lambda b: b["rules"][0].update(limit={"value": 0}), "rules[0].limit.value"),
-        (lambda b: b["rules"][0].update(limit={"value": 1, "interval": {"type": "calendarDecades"}}),
-         "rules[0].limit.interval.type"),
-        (lambda b: b.update(limit={"value": 1, "interval": {"type": "calendarDays", "value": -1}}),
-         "limit.interval.value"),
+        (
+            lambda b: b["rules"][0].update(limit={"value": 1, "interval": {"type": "calendarDecades"}}),
+            "rules[0].limit.interval.type",
+        ),
+        (
+            lambda b: b.update(limit={"value": 1, "interval": {"type": "calendarDays", "value": -1}}),
+            "limit.interval.value",
+        ),
         (lambda b: b.update(activity={"operator": "is_greater", "data": 1}), "activity.operator"),
         (lambda b: b.update(activity={"operator": "is_day_of_week", "data": ["someday"]}), "activity.data"),
     ],
@@ -150,8 +191,11 @@ def test_every_error_is_reported_at_once() -> None:
     body["translations"] = {"en": {}}
     body["rules"][0]["completeRule"]["periodGoal"] = "x"
     body["rules"][0]["conditions"] = [{"attribute": "event.body.a", "operator": "nope"}]
-    assert set(error_paths(body)) >= {"translations.en.name", "rules[0].completeRule.periodGoal",
-                                      "rules[0].conditions[0].operator"}
+    assert set(error_paths(body)) >= {
+        "translations.en.name",
+        "rules[0].completeRule.periodGoal",
+        "rules[0].conditions[0].operator",
+    }
 
 
 def test_not_an_object() -> None:
@@ -162,10 +206,15 @@ def test_definition_reparses_to_the_same_achievement() -> None:
     bodies = [
         GETTING_STARTED,
         achievement_body(
-            rule("workout", period="week", consecutive=4, goal=300,
-                 aggregation={"type": "sum", "rule": "event.body.minutes"},
-                 conditions=[{"attribute": "event.body.kind", "operator": "is_one_of", "data": ["run", "swim"]}],
-                 unique="sessionId"),
+            rule(
+                "workout",
+                period="week",
+                consecutive=4,
+                goal=300,
+                aggregation={"type": "sum", "rule": "event.body.minutes"},
+                conditions=[{"attribute": "event.body.kind", "operator": "is_one_of", "data": ["run", "swim"]}],
+                unique="sessionId",
+            ),
             limit={"value": 1, "interval": {"type": "calendarMonths", "value": 1}},
             activity={"operator": "is_between", "data": {"from": "2024-01-01", "to": "2024-12-31"}},
         ),
@@ -194,15 +243,23 @@ def test_rules_version_changes_rule_ids_and_renames_do_not_count_as_rule_changes
     [
         GETTING_STARTED,
         achievement_body(
-            rule("workout", period="week", consecutive=4, goal=300.5,
-                 aggregation={"type": "sum", "rule": "event.body.minutes"},
-                 conditions=[{"attribute": "event.body.kind", "operator": "is_one_of", "data": ["run"]}],
-                 limit={"value": 3, "interval": {"type": "calendarDays", "value": 1}}, unique="id"),
+            rule(
+                "workout",
+                period="week",
+                consecutive=4,
+                goal=300.5,
+                aggregation={"type": "sum", "rule": "event.body.minutes"},
+                conditions=[{"attribute": "event.body.kind", "operator": "is_one_of", "data": ["run"]}],
+                limit={"value": 3, "interval": {"type": "calendarDays", "value": 1}},
+                unique="id",
+            ),
             rule("order", goal=5),
             limit={"value": 1, "interval": {"type": "calendarMonths", "value": 1}},
             activity={"operator": "is_day_of_week", "data": [1, 2, 3]},
         ),
-        achievement_body(rule(), activity={"operator": "is_between", "data": {"from": "2024-01-01", "to": "2024-02-01"}}),
+        achievement_body(
+            rule(), activity={"operator": "is_between", "data": {"from": "2024-01-01", "to": "2024-02-01"}}
+        ),
         achievement_body(rule(), activity={"operator": "is_after", "data": "2024-01-01"}),
     ],
 )
@@ -211,8 +268,16 @@ def test_view_validates_against_the_contract(body: dict[str, Any]) -> None:
     assert contract.errors(contract.component("Achievement"), view) == []
     for r in view["rules"]:
         assert isinstance(r["completeRule"]["periodGoal"], str)
-        assert set(r) >= {"achievementRuleId", "event", "trigger", "type", "conditions", "aggregation",
-                          "completeRule", "translations"}
+        assert set(r) >= {
+            "achievementRuleId",
+            "event",
+            "trigger",
+            "type",
+            "conditions",
+            "aggregation",
+            "completeRule",
+            "translations",
+        }
         assert set(r["completeRule"]["period"]) >= {"type", "consecutive"}
 
 
@@ -221,5 +286,7 @@ def test_view_of_getting_started() -> None:
     assert view["activity"] == {"operator": ""}
     assert view["limit"] == {"value": 1}
     assert view["rules"][0]["completeRule"] == {
-        "periodGoal": "1", "period": {"type": "last_day", "consecutive": 1, "value": 7}}
+        "periodGoal": "1",
+        "period": {"type": "last_day", "consecutive": 1, "value": 7},
+    }
     assert view["rules"][0]["limit"] == {"value": 1, "interval": {"type": "calendarDays", "value": 1}}

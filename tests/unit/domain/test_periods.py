@@ -22,8 +22,9 @@ def streaks(results: list, a: object) -> list[tuple[object, int, int]]:
     for r in results:
         if r.outcome.status == "counted":
             p = progress_of(r, a)
-            out.append((p["rules"][0]["currentPeriodValue"], p["rules"][0]["completedConsecutivePeriods"],
-                        p["completedCount"]))
+            out.append(
+                (p["rules"][0]["currentPeriodValue"], p["rules"][0]["completedConsecutivePeriods"], p["completedCount"])
+            )
         else:
             out.append(r.outcome.reason)
     return out
@@ -39,13 +40,16 @@ def test_overall_counts_to_goal_then_restarts() -> None:
     ("period", "consecutive", "dates", "expected"),
     [
         # day: three days in a row complete it; a gap restarts the streak at the new day
-        ("day", 3, [day(1), day(2), day(4), day(5), day(6)],
-         [(1, 1, 0), (1, 2, 0), (1, 1, 0), (1, 2, 0), (0, 0, 1)]),
+        ("day", 3, [day(1), day(2), day(4), day(5), day(6)], [(1, 1, 0), (1, 2, 0), (1, 1, 0), (1, 2, 0), (0, 0, 1)]),
         # week: ISO weeks start on Monday; Sunday 5 May and Monday 6 May are two weeks
         ("week", 2, [day(29, month=4), day(5), day(6)], [(1, 1, 0), (2, 1, 0), (0, 0, 1)]),
         # month
-        ("month", 2, [day(31, month=1), day(29, month=2), day(15, month=4), day(1, month=5)],
-         [(1, 1, 0), (0, 0, 1), (1, 1, 1), (0, 0, 2)]),
+        (
+            "month",
+            2,
+            [day(31, month=1), day(29, month=2), day(15, month=4), day(1, month=5)],
+            [(1, 1, 0), (0, 0, 1), (1, 1, 1), (0, 0, 2)],
+        ),
         # year: 31 Dec and 1 Jan are consecutive years
         ("year", 2, [day(31, month=12, year=2023), day(1, month=1)], [(1, 1, 0), (0, 0, 1)]),
     ],
@@ -112,8 +116,10 @@ def test_overall_is_never_too_old() -> None:
 def test_buckets_are_cut_in_store_time() -> None:
     a = make(rule("visit", period="day", consecutive=2))
     # 23:30 UTC on 30 April is 01:30 on 1 May in Warsaw: both events are the same local day
-    events = [event("visit", datetime(2024, 4, 30, 23, 30, tzinfo=UTC_TZ)),
-              event("visit", datetime(2024, 5, 1, 20, 0, tzinfo=WARSAW))]
+    events = [
+        event("visit", datetime(2024, 4, 30, 23, 30, tzinfo=UTC_TZ)),
+        event("visit", datetime(2024, 5, 1, 20, 0, tzinfo=WARSAW)),
+    ]
     _, results = feed(events, [a], tz=WARSAW)
     assert streaks(results, a) == [(1, 1, 0), (2, 1, 0)]
     _, in_utc = feed(events, [a], tz=UTC_TZ)
@@ -122,14 +128,16 @@ def test_buckets_are_cut_in_store_time() -> None:
 
 def test_streak_across_both_dst_changes_in_warsaw() -> None:
     a = make(rule("login", period="last_day", value=3))
-    spring = [parse_event_date(t, WARSAW) for t in
-              ("2024-03-30T23:30:00", "2024-03-31T02:30:00", "2024-04-01T00:15:00")]
+    spring = [
+        parse_event_date(t, WARSAW) for t in ("2024-03-30T23:30:00", "2024-03-31T02:30:00", "2024-04-01T00:15:00")
+    ]
     _, results = feed([event("login", d) for d in spring], [a], tz=WARSAW)
     assert streaks(results, a) == [(1, 1, 0), (1, 2, 0), (0, 0, 1)]
     # the non-existent 02:30 was read as 03:30 CEST, still on 31 March
     assert results[1].outputs[0].data["trigger"]["eventDate"] == "2024-03-31T03:30:00+02:00"
-    autumn = [parse_event_date(t, WARSAW) for t in
-              ("2024-10-26T23:59:59", "2024-10-27T02:30:00", "2024-10-28T00:00:00")]
+    autumn = [
+        parse_event_date(t, WARSAW) for t in ("2024-10-26T23:59:59", "2024-10-27T02:30:00", "2024-10-28T00:00:00")
+    ]
     _, results = feed([event("login", d) for d in autumn], [a], tz=WARSAW)
     assert streaks(results, a) == [(1, 1, 0), (1, 2, 0), (0, 0, 1)]
     assert results[1].outputs[0].data["trigger"]["eventDate"] == "2024-10-27T02:30:00+02:00"
