@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from .operators import OPERATORS, UNSUPPORTED, DataError, Test
+from .condition_data import DataError, Test
+from .operators import OPERATORS, UNSUPPORTED
 
 MISSING: Final = object()  # an attribute the event does not have
 
