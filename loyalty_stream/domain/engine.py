@@ -150,7 +150,7 @@ def process_event(
     A customEventId already in the state's log gets the first application's outcome and
     outputs back (duplicate=True) and changes nothing.
     """
-    seen = state.applied.get(event.custom_event_id)
+    seen = state.log.get(event.custom_event_id)
     if seen is not None:
         return ProcessResult(state, seen.outcome, seen.outputs, True)
     listening = [a for a in achievements if a.store_code == store_code and a.listens_to(event.type)]
@@ -224,6 +224,5 @@ def _logged(
     outputs: tuple[WebhookOutput, ...],
     now: datetime,
 ) -> ProcessResult:
-    applied = dict(state.applied)
-    applied[event.custom_event_id] = Applied(now.timestamp(), outcome, outputs)
+    applied = state.log.with_entry(event.custom_event_id, Applied(now.timestamp(), outcome, outputs))
     return ProcessResult(MemberState(progress, applied), outcome, outputs, False)

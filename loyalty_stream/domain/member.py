@@ -6,130 +6,53 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final, Literal
+from typing import Any
 
+from .applied import Applied, AppliedLog
+from .outcomes import ACHIEVEMENTS_PROCESSED, PROGRESS_CHANGED, REASONS, Outcome, WebhookOutput
 from .progress import AchievementProgress
 
-REASONS: Final = (
-    "conditions_not_met",
-    "outside_activity_window",
-    "frequency_limit",
-    "achievement_limit_reached",
-    "member_inactive",
-    "no_achievement_listens",
-    "too_old",
-    "unique_attribute_repeated",
-    "achievement_inactive",
-    "aggregation_value_invalid",
-)
-
-PROGRESS_CHANGED: Final = "MemberAchievementProgressWasChanged"
-ACHIEVEMENTS_PROCESSED: Final = "AchievementsWereProcessed"
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    status: Literal["counted", "no_effect"]
-    reason: str | None  # None when counted; else one of REASONS
-    reasons: Mapping[str, str]  # achievement_id → reason, for listening achievements unchanged
-    changed: tuple[str, ...]  # achievement ids whose progress changed
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"s": self.status}
-        if self.reason is not None:
-            out["r"] = self.reason
-        if self.reasons:
-            out["rs"] = dict(self.reasons)
-        if self.changed:
-            out["c"] = list(self.changed)
-        return out
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> Outcome:
-        return cls(raw["s"], raw.get("r"), dict(raw.get("rs", {})), tuple(raw.get("c", ())))
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookOutput:
-    """One outgoing message; it goes to the webhook topic and the progress topic."""
-
-    message_id: str
-    event_name: str  # PROGRESS_CHANGED | ACHIEVEMENTS_PROCESSED
-    store_code: str
-    customer_id: str
-    created_at: str  # ISO-8601 UTC, when the event was first applied (stable on resend)
-    achievement_id: str | None  # None for AchievementsWereProcessed
-    data: Any  # the envelope's `data`, as the contract's webhooks section has it
-
-    def envelope(self) -> dict[str, Any]:
-        """Open Loyalty's webhook body, without `requestId` (new per delivery attempt)."""
-        return {
-            "messageId": self.message_id,
-            "eventName": self.event_name,
-            "storeCode": self.store_code,
-            "createdAt": self.created_at,
-            "data": self.data,
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "m": self.message_id,
-            "e": self.event_name,
-            "s": self.store_code,
-            "u": self.customer_id,
-            "t": self.created_at,
-            "a": self.achievement_id,
-            "d": self.data,
-        }
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> WebhookOutput:
-        return cls(raw["m"], raw["e"], raw["s"], raw["u"], raw["t"], raw.get("a"), raw["d"])
-
-
-@dataclass(frozen=True, slots=True)
-class Applied:
-    """What applying one customEventId gave, kept so a re-delivery gets the same answer."""
-
-    at: float  # POSIX seconds of the first application (for pruning)
-    outcome: Outcome
-    outputs: tuple[WebhookOutput, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"t": self.at, "o": self.outcome.to_dict()}
-        if self.outputs:
-            out["w"] = [o.to_dict() for o in self.outputs]
-        return out
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> Applied:
-        return cls(
-            float(raw["t"]),
-            Outcome.from_dict(raw["o"]),
-            tuple(WebhookOutput.from_dict(w) for w in raw.get("w", ())),
-        )
+__all__ = [
+    "ACHIEVEMENTS_PROCESSED",
+    "PROGRESS_CHANGED",
+    "REASONS",
+    "Applied",
+    "AppliedLog",
+    "MemberState",
+    "Outcome",
+    "ProcessResult",
+    "WebhookOutput",
+    "prune",
+]
 
 
 @dataclass(frozen=True, slots=True)
 class MemberState:
-    progress: Mapping[str, AchievementProgress] = field(default_factory=dict)
-    applied: Mapping[str, Applied] = field(default_factory=dict)  # by customEventId
+    progress: Mapping[str, AchievementProgress] = field(default_factory=dict)  # by achievementId
+    applied: Mapping[str, Applied] = field(default_factory=AppliedLog)  # by customEventId
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.applied, AppliedLog):
+            object.__setattr__(self, "applied", AppliedLog(self.applied))
 
     @classmethod
     def empty(cls) -> MemberState:
         return cls()
 
+    @property
+    def log(self) -> AppliedLog:
+        return AppliedLog.of(self.applied)
+
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "p": {k: v.to_dict() for k, v in self.progress.items()},
-            "a": {k: v.to_dict() for k, v in self.applied.items()},
-        }
+        """JSON-compatible, compact; it shares unchanged parts with the dict it was read from,
+        so treat it as read-only."""
+        return {"p": {k: v.to_dict() for k, v in self.progress.items()}, "a": self.log.to_dict()}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> MemberState:
         return cls(
             {k: AchievementProgress.from_dict(v) for k, v in d.get("p", {}).items()},
-            {k: Applied.from_dict(v) for k, v in d.get("a", {}).items()},
+            AppliedLog.from_dict(d.get("a", {})),
         )
 
 
@@ -141,10 +64,16 @@ class ProcessResult:
     duplicate: bool
 
 
-def prune(state: MemberState, *, now: datetime, retention: timedelta) -> MemberState:
-    """Forget applied-log entries first applied longer than `retention` before `now`."""
-    oldest = (now - retention).timestamp()
-    kept = {k: v for k, v in state.applied.items() if v.at >= oldest}
-    if len(kept) == len(state.applied):
-        return state
-    return MemberState(state.progress, kept)
+def prune(
+    state: MemberState, *, now: datetime, retention: timedelta, outputs_retention: timedelta | None = None
+) -> MemberState:
+    """Forget applied-log entries first applied longer than `retention` before `now`.
+
+    With `outputs_retention` (shorter than `retention`), older entries keep their outcome but drop
+    their outputs: a re-delivery that late still counts once and answers the same outcome, but
+    sends nothing again. Outputs are what make the log big, and re-deliveries after a crash come
+    within the commit interval, so a window of minutes keeps the state small on the hot path.
+    """
+    trim_before = None if outputs_retention is None else (now - outputs_retention).timestamp()
+    log = state.log.pruned((now - retention).timestamp(), trim_before)
+    return state if log is state.log else MemberState(state.progress, log)
