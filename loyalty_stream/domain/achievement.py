@@ -103,6 +103,7 @@ class Rule:
     complete_rule: CompleteRule
     limit: Limit | None  # frequency limit: first `value` arrivals per interval are admitted
     translations: Mapping[str, Any]
+    webhook_translations: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def listens_to(self, event_type: str) -> bool:
         # transaction triggers and referral rules are stored but never match a custom event.

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable
 
 NAMESPACE: uuid.UUID = uuid.UUID("6f1c3a52-6d9b-4f7e-9a51-2f0c2f1f6a10")
 
 
+_PREFIX = NAMESPACE.bytes
+
+
 def _v5(name: str) -> str:
-    return str(uuid.uuid5(NAMESPACE, name))
+    """uuid.uuid5(NAMESPACE, name) as a string, without building UUID objects (hot path)."""
+    raw = bytearray(hashlib.sha1(_PREFIX + name.encode(), usedforsecurity=False).digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x50  # version 5
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def custom_event_id(store_code: str, event_id: str) -> str:

@@ -30,6 +30,7 @@ from .form_fields import (
 )
 from .ids import rule_id
 from .numbers import Number, numeric, to_json
+from .webhooks import webhook_translations
 
 MAX_RULES: Final = 6
 MAX_STREAK: Final = 1000  # bounds the buckets kept per rule (C+1 or N)
@@ -111,6 +112,7 @@ def _rule(
         complete,
         limit,
         names,
+        webhook_translations(names),
     )
     return rule, normal
 

@@ -77,11 +77,11 @@ def progress_changed_data(
     """`data` of MemberAchievementProgressWasChanged, as of the trigger's eventDate."""
     day = local.date()
     with_names = [
-        item | {"translations": webhook_translations(r.translations)}
+        item | {"translations": r.webhook_translations}
         for r, item in zip(a.rules, rules_progress(a, after, day), strict=True)
     ]
     previous = [
-        item | {"translations": webhook_translations(r.translations)}
+        item | {"translations": r.webhook_translations}
         for r, item in zip(a.rules, rules_progress(a, before, day), strict=True)
     ]
     return {
