@@ -22,12 +22,15 @@ class FieldProblem:
     message: str
     code: str = "invalid"
     parameters: dict[str, Any] | None = None
+    plural: int = 1
 
     def body(self) -> dict[str, Any]:
+        # `plural` is an integer (Symfony's pluralisation count): the contract, read as OpenAPI 3.1,
+        # does not allow null there, and an integer is valid under either reading.
         return {
             "message": self.message,
             "parameters": self.parameters or {},
-            "plural": None,
+            "plural": self.plural,
             "code": self.code,
             "path": self.path,
         }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,21 +28,35 @@ class AckedProducer:
         self._producer: Producer | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.brokers_down = False  # set by librdkafka's "all brokers down", cleared by a metadata probe
 
     def start(self) -> None:
         # message.timeout.ms bounds how long a record may wait for the broker: past it, the delivery
         # report says it failed, so "never acknowledged" always ends in an answer.
         timeout_ms = int(self._settings.produce_timeout_seconds * 1000)
         self._producer = make_producer(
-            self._settings, **{"message.timeout.ms": timeout_ms, "queue.buffering.max.messages": 200000}
+            self._settings,
+            **{"message.timeout.ms": timeout_ms, "queue.buffering.max.messages": 200000, "error_cb": self._on_error},
         )
         self._thread = threading.Thread(target=self._poll, name="producer-poll", daemon=True)
         self._thread.start()
 
+    def _on_error(self, err: KafkaError) -> None:
+        if err.code() == KafkaError._ALL_BROKERS_DOWN:
+            self.brokers_down = True
+
     def _poll(self) -> None:
         assert self._producer is not None
+        last_probe = 0.0
         while not self._stop.is_set():
             self._producer.poll(0.05)
+            if self.brokers_down and time.monotonic() - last_probe > 1.0:
+                last_probe = time.monotonic()
+                try:
+                    self._producer.list_topics(timeout=1.0)
+                    self.brokers_down = False
+                except KafkaException:
+                    pass
 
     @property
     def raw(self) -> Producer:
@@ -65,6 +80,9 @@ class AckedProducer:
         def delivered(err: KafkaError | None, msg: Message) -> None:
             loop.call_soon_threadsafe(_settle, future, err, msg)
 
+        if self.brokers_down:
+            # Fail fast instead of queueing behind a dead connection: nothing is enqueued, so a 503 is certain.
+            raise BrokerUnavailable("no Kafka broker is reachable", retry_after=2)
         kwargs: dict[str, Any] = {"key": key, "value": value, "headers": list(headers or []), "on_delivery": delivered}
         if partition is not None:
             kwargs["partition"] = partition

@@ -78,6 +78,13 @@ def _topics(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _receive(_settings: Settings, args: argparse.Namespace) -> int:
+    from loyalty_stream.receiver import serve
+
+    serve(args.port)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="loyalty-stream", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -88,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sender": (_sender, "run one webhook sender"),
         "broker": (_broker, "fetch/start/stop the local Kafka broker"),
         "topics": (_topics, "create, check or list the topics"),
+        "receive": (_receive, "print webhooks that arrive on a local port (for trying things out)"),
     }
     for name, (handler, help_text) in commands.items():
         command = sub.add_parser(name, help=help_text)
@@ -97,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--data-dir", help="default: $LOYALTY_DATA_DIR/kafka")
         elif name == "topics":
             command.add_argument("action", choices=["create", "check", "list"])
+        elif name == "receive":
+            command.add_argument("--port", type=int, default=9999)
         elif name == "processor":
             command.add_argument("faust_args", nargs="*", help="extra faust worker arguments")
     return parser

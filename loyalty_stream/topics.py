@@ -53,6 +53,7 @@ class Topics:
     webhooks_retry: tuple[Topic, ...]
     webhooks_dlq: Topic
     changelogs: tuple[Topic, ...]
+    faust_leader: Topic
 
     def all(self) -> list[Topic]:
         singles = [
@@ -70,7 +71,7 @@ class Topics:
             self.webhooks,
             self.webhooks_dlq,
         ]
-        return [*singles, *self.webhooks_retry, *self.changelogs]
+        return [*singles, *self.webhooks_retry, *self.changelogs, self.faust_leader]
 
     @property
     def control_plane(self) -> tuple[Topic, ...]:
@@ -138,5 +139,12 @@ def build_topics(settings: Settings) -> Topics:
                 purpose=f"Internal: changelog of the processor's {table} table",
             )
             for table in TABLES
+        ),
+        faust_leader=Topic(
+            f"{app}-__assignor-__leader",
+            1,
+            compact=False,
+            internal=True,
+            purpose="Internal: faust's leader election for the processor group",
         ),
     )

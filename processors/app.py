@@ -50,11 +50,13 @@ class Processor:
     # -- wiring ---------------------------------------------------------------------------------
     def _build_app(self) -> faust.App:
         s, t = self.settings, self.topics
+        datadir = (s.data_dir / "processor").resolve()
+        datadir.mkdir(parents=True, exist_ok=True)
         app = faust.App(
             s.processor_app_id,
             **s.faust_broker_kwargs(),
             store="rocksdb://",
-            datadir=str((s.data_dir / "processor").resolve()),
+            datadir=str(datadir),
             topic_partitions=s.topic_partitions,
             topic_replication_factor=s.topic_replication_factor,
             topic_allow_declare=False,  # every topic comes from loyalty_stream.topics

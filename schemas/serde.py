@@ -49,10 +49,14 @@ class Codec:
     raw: str  # the schema JSON, for registries
 
 
+def single_object_header(parsed_schema: Any) -> bytes:
+    """``C3 01`` + the schema's CRC-64-AVRO fingerprint (little-endian, as fastavro gives it)."""
+    return SINGLE_OBJECT_MAGIC + bytes.fromhex(fingerprint(to_parsing_canonical_form(parsed_schema), "CRC-64-AVRO"))
+
+
 def _parse(path: Path) -> tuple[Any, bytes]:
     parsed = parse_schema(json.loads(path.read_text()), _write_hint=False, _force=True)
-    canonical = to_parsing_canonical_form(parsed)
-    return parsed, SINGLE_OBJECT_MAGIC + bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
+    return parsed, single_object_header(parsed)
 
 
 @cache
@@ -76,8 +80,10 @@ def codec_names() -> list[str]:
 
 
 def schema_path(name: str) -> Path:
+    """The current ``.avsc`` of a record type, by short or full name."""
+    short = name.rsplit(".", 1)[-1]
     for path in _DIR.glob("*.avsc"):
-        if json.loads(path.read_text())["name"] == name:
+        if json.loads(path.read_text())["name"] == short:
             return path
     raise KeyError(name)
 

@@ -39,34 +39,37 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
 SettingsFactory = Callable[..., Settings]
 
 
+def settings_for(kafka: LocalBroker, tmp_path: Path, create: bool = True, **overrides: Any) -> Settings:
+    """Settings isolated per test: own topic prefix, consumer groups, ports and data dir."""
+    tag = uuid.uuid4().hex[:8]
+    values: dict[str, Any] = {
+        "kafka_port": kafka.port,
+        "kafka_controller_port": kafka.controller_port,
+        "kafka_bootstrap_servers": kafka.bootstrap,
+        "topic_prefix": f"t{tag}.",
+        "topic_partitions": 3,
+        "processor_app_id": f"proc-{tag}",
+        "sender_group": f"sender-{tag}",
+        "data_dir": tmp_path / f"data-{tag}",
+        "api_port": free_port(),
+        "processor_web_port": free_port(),
+        "sender_port": free_port(),
+        "stores": TEST_STORES,
+        "log_format": "console",
+        "webhook_allow_loopback": True,
+        "produce_timeout_seconds": 5.0,
+    }
+    values.update(overrides)
+    settings = Settings(**values)
+    if create:
+        create_topics(settings)
+    return settings
+
+
 @pytest.fixture
 def make_settings(kafka: LocalBroker, tmp_path: Path) -> SettingsFactory:
-    """Settings isolated per test: own topic prefix, consumer groups, ports and data dir."""
-
     def factory(create: bool = True, **overrides: Any) -> Settings:
-        tag = uuid.uuid4().hex[:8]
-        values: dict[str, Any] = {
-            "kafka_port": kafka.port,
-            "kafka_controller_port": kafka.controller_port,
-            "kafka_bootstrap_servers": kafka.bootstrap,
-            "topic_prefix": f"t{tag}.",
-            "topic_partitions": 3,
-            "processor_app_id": f"proc-{tag}",
-            "sender_group": f"sender-{tag}",
-            "data_dir": tmp_path / f"data-{tag}",
-            "api_port": free_port(),
-            "processor_web_port": free_port(),
-            "sender_port": free_port(),
-            "stores": TEST_STORES,
-            "log_format": "console",
-            "webhook_allow_loopback": True,
-            "produce_timeout_seconds": 5.0,
-        }
-        values.update(overrides)
-        settings = Settings(**values)
-        if create:
-            create_topics(settings)
-        return settings
+        return settings_for(kafka, tmp_path, create, **overrides)
 
     return factory
 

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import orjson
+import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from ingest_api.routes.webhooks import new_secret
+from webhook_sender.delivery import classify, retry_after_seconds
+from webhook_sender.envelope import envelope, request_headers
+
+MESSAGE = {
+    "messageId": "0253846e-3cc2-5ce5-956b-e3f875b4877d",
+    "eventName": "AchievementCreated",
+    "storeCode": "DEFAULT",
+    "createdAt": "2024-05-01T00:00:00.000Z",
+    "data": '{"a": 1}',
+}
+
+
+def test_envelope_has_open_loyalty_fields_and_new_request_ids() -> None:
+    first, second = orjson.loads(envelope(MESSAGE)), orjson.loads(envelope(MESSAGE))
+    assert set(first) == {"messageId", "requestId", "eventName", "storeCode", "createdAt", "data"}
+    assert first["messageId"] == second["messageId"]
+    assert first["requestId"] != second["requestId"]
+    assert first["data"] == {"a": 1}
+
+
+def test_signature_verifies_with_standardwebhooks() -> None:
+    secret = new_secret()
+    body = envelope(MESSAGE)
+    headers = request_headers(
+        {"hmacEnabled": True, "secret": secret, "headers": []},
+        MESSAGE["messageId"],
+        body,
+        int(__import__("time").time()),
+    )
+    Webhook(secret).verify(body, headers)  # raises on a bad signature
+    with pytest.raises(WebhookVerificationError):
+        Webhook(new_secret()).verify(body, headers)
+
+
+def test_subscription_headers_are_sent_and_no_signature_without_hmac() -> None:
+    headers = request_headers({"headers": [{"headerName": "X-Key", "headerValue": "v"}]}, "m", b"{}", 1)
+    assert headers["X-Key"] == "v"
+    assert "webhook-signature" not in headers
+
+
+@pytest.mark.parametrize(
+    ("status", "verdict"),
+    [
+        (200, "delivered"),
+        (204, "delivered"),
+        (301, "dead"),
+        (400, "dead"),
+        (404, "dead"),
+        (408, "retry"),
+        (410, "gone"),
+        (429, "retry"),
+        (500, "retry"),
+        (503, "retry"),
+    ],
+)
+def test_classify(status: int, verdict: str) -> None:
+    assert classify(status) == verdict
+
+
+def test_retry_after() -> None:
+    assert retry_after_seconds("7") == 7
+    assert retry_after_seconds(None) is None
+    assert retry_after_seconds("soon") is None
+    assert 0 <= retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0
