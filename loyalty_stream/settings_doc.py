@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import SecretStr
+
 from loyalty_stream.settings import Settings
 
 BEGIN = "<!-- settings-table:begin -->"
@@ -11,10 +13,10 @@ END = "<!-- settings-table:end -->"
 def settings_table() -> str:
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for name, field in Settings.model_fields.items():
-        default = field.default
-        if name == "kafka_cache_dir":
-            default = "~/.cache/loyalty-stream"
-        shown = "" if default in ("", None) else str(getattr(default, "get_secret_value", lambda: default)())
+        default = "~/.cache/loyalty-stream" if name == "kafka_cache_dir" else field.default
+        if isinstance(default, SecretStr):
+            default = default.get_secret_value()
+        shown = "" if default in ("", None) else str(default)
         rows.append(f"| `LOYALTY_{name.upper()}` | `{shown}` | {field.description or ''} |")
     return "\n".join(rows)
 
