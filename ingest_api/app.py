@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from ingest_api.claims import MemberCommands
 from ingest_api.deps import Runtime
 from ingest_api.errors import ApiError, BadRequest, FieldProblem, NotFound
 from ingest_api.producer import AckedProducer
@@ -63,6 +64,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 def create_app(settings: Settings) -> FastAPI:
     serde = Serde(settings.schema_registry_url)
+    topics = build_topics(settings)
+    producer = AckedProducer(settings)
     runtime = Runtime(
         settings=settings,
         serde=serde,
@@ -70,6 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
         producer=AckedProducer(settings),
         control=ControlPlane(settings, serde),
         members=MemberDirectory(settings, serde),
+        member_commands=MemberCommands(settings, serde, topics, producer),
     )
 
     @asynccontextmanager
@@ -77,9 +81,11 @@ def create_app(settings: Settings) -> FastAPI:
         runtime.producer.start()
         runtime.control.start()
         runtime.members.start()
+        runtime.member_commands.start()
         try:
             yield
         finally:
+            runtime.member_commands.stop()
             runtime.members.stop()
             runtime.control.stop()
             runtime.producer.close()

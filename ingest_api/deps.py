@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request
 
+from ingest_api.claims import MemberCommands
 from ingest_api.errors import Forbidden, NotAuthenticated, NotFound
 from ingest_api.producer import AckedProducer
 from loyalty_stream.controlplane import ControlPlane
@@ -27,6 +28,7 @@ class Runtime:
     producer: AckedProducer
     control: ControlPlane
     members: MemberDirectory
+    member_commands: MemberCommands
     written: dict[str, int] = field(default_factory=dict)  # control topic → next offset after our last write
 
     def note_write(self, topic: str, offset: int) -> None:

@@ -123,3 +123,23 @@ class WebhookSubscriptionRequest(_In):
 class WebhookSubscriptionCreated(BaseModel):
     webhookSubscriptionId: str
     secret: str | None = Field(None, description="whsec_… signing secret, returned once when hmacEnabled")
+
+
+class CustomerUpdateIn(BaseModel):
+    """PutMember: the fields given replace the member's; ``active: false`` deactivates (our extension)."""
+
+    model_config = ConfigDict(extra="allow")
+    firstName: Str255 | None = None
+    lastName: Str255 | None = None
+    email: Str255 | None = None
+    phone: Str255 | None = None
+    loyaltyCardNumber: Str255 | None = None
+    active: bool | None = None
+
+
+class MemberUpdateRequest(_In):
+    customer: CustomerUpdateIn
+
+
+class MemberUpdated(BaseModel):
+    customerId: str

@@ -42,7 +42,14 @@ class MemberIndex:
         return self.members.get((store, customer_id))
 
     def apply(self, store: str, customer_id: str, record: Mapping[str, Any] | None) -> None:
-        """Upsert a member (or delete it with ``None``), moving its identifiers."""
+        """Upsert a member (or delete it with ``None``), moving its identifiers.
+
+        A record older (lower ``version``) than the one held is ignored: the processor applies its own
+        writes before its copy of the members topic reads them back.
+        """
+        current = self.members.get((store, customer_id))
+        if record is not None and current is not None and record.get("version", 0) < current.get("version", 0):
+            return
         old = self.members.pop((store, customer_id), None)
         if old is not None:
             for kind, value in identifiers_of(old, MEMBER_IDENTIFIERS):

@@ -146,6 +146,10 @@ class Settings(BaseSettings):
     def store_map(self) -> dict[str, Store]:
         stores = parse_stores(self.stores)
         if self.stores_file:
+    parking_max_per_store: int = Field(10000, ge=1, description="Events of unknown members kept per store")
+    parking_max_age_hours: float = Field(24.0, gt=0, description="How long an unknown member's event waits")
+    parking_sweep_seconds: float = Field(60.0, gt=0, description="How often expired parked events are swept")
+    member_command_timeout_seconds: float = Field(10.0, gt=0, description="How long the API waits for a claim")
             stores.update(load_stores_file(self.stores_file))
         return stores
 

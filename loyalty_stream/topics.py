@@ -25,7 +25,9 @@ class Topic:
 
     @property
     def config(self) -> dict[str, str]:
-        config = {"cleanup.policy": "compact" if self.compact else "delete"}
+        # compacted with a retention: the latest record per key, and nothing older than the retention
+        policy = ("compact,delete" if self.retention_ms is not None else "compact") if self.compact else "delete"
+        config = {"cleanup.policy": policy}
         if self.retention_ms is not None:
             config["retention.ms"] = str(self.retention_ms)
         if self.compact:
@@ -41,6 +43,7 @@ class Topics:
     custom_events: Topic
     custom_events_dlq: Topic
     custom_events_unmatched: Topic
+    custom_event_outcomes: Topic
     member_events: Topic
     members: Topic
     member_commands: Topic
@@ -61,6 +64,7 @@ class Topics:
             self.custom_events_dlq,
             self.custom_events_unmatched,
             self.member_events,
+            self.custom_event_outcomes,
             self.members,
             self.member_commands,
             self.member_replies,
@@ -86,7 +90,7 @@ class Topics:
 # Retry delays of the webhook sender, one delay topic each (names end with the delay).
 WEBHOOK_RETRY_DELAYS = ("30s", "5m", "1h")
 
-TABLES = ("progress", "parked", "outcomes")
+TABLES = ("progress", "applied", "parked")
 """The processor's Faust tables; their changelogs are created with the other topics."""
 
 
@@ -113,6 +117,13 @@ def build_topics(settings: Settings) -> Topics:
             p + "member-events",
             n,
             compact=False,
+        custom_event_outcomes=Topic(
+            p + "custom-event-outcomes",
+            n,
+            compact=True,
+            retention_ms=settings.custom_events_retention_hours * 3600 * 1000,
+            purpose="What became of each accepted event (counted, no effect + reason, parked, dead-lettered)",
+        ),
             retention_ms=week,
             internal=True,
             purpose="Internal: resolved events repartitioned by storeCode:customerId",

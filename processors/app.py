@@ -1,39 +1,49 @@
-"""The faust-streaming app. Agents only decode → call the core → write → send.
+"""The faust-streaming app. Agents only decode → call the pure code → write → send.
 
     loyalty.custom-events ──intake──▶ loyalty.member-events (key storeCode:customerId) ──evaluate──▶
-        progress table (per member) + loyalty.achievement-progress + loyalty.webhooks
-    bad records ──▶ loyalty.custom-events.dlq        unknown members ──▶ loyalty.custom-events.unmatched
+        progress + applied tables, loyalty.achievement-progress, loyalty.webhooks, loyalty.custom-event-outcomes
+    undecodable/invalid ──▶ loyalty.custom-events.dlq     unknown members ──▶ parked ──(expiry)──▶ .unmatched
+    loyalty.member-commands ──claims──▶ loyalty.members + signals to every input partition + loyalty.member-replies
 
-Both agents run with concurrency 1 (faust commits past in-flight events otherwise); parallelism comes
-from partitions and workers.
+Agents run with concurrency 1 (faust commits past in-flight events otherwise); parallelism comes from
+partitions and workers. Signals (ProcessorSignal records) travel on the same partitions as events, so a
+registration and an event milliseconds apart are ordered on every partition.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
 import orjson
 
+from loyalty_stream.clock import iso_utc
 from loyalty_stream.controlplane import ControlPlane
-from loyalty_stream.domain import Event, MemberRef, MemberState, WebhookOutput, process_event, prune
+from loyalty_stream.domain import Event, MemberRef, WebhookOutput, process_event, prune
 from loyalty_stream.domain.events import parse_event_date
+from loyalty_stream.domain.ids import source_event_id
+from loyalty_stream.identity import identifiers_of
 from loyalty_stream.kafka import consumer, end_offsets
 from loyalty_stream.keys import join_key, split_key
-from loyalty_stream.members import MemberDirectory
-from loyalty_stream.settings import Settings
+from loyalty_stream.members import MEMBER_IDENTIFIERS, MemberDirectory
+from loyalty_stream.settings import Settings, Store
 from loyalty_stream.topics import build_topics
 from processors.catalog import AchievementCatalog
+from processors.claims import decide
 from processors.intake import Admitted, Rejected, admit, decode
-from processors.outputs import progress_record, webhook_record
-from schemas.serde import Serde
+from processors.outputs import customer_registered, outcome_record, progress_record, webhook_record
+from processors.parking import Parked, ParkingLot
+from processors.tables import MemberStates, TableKeyValue
+from schemas.serde import DecodeError, Serde
 
 log = logging.getLogger(__name__)
 
-HOLD_TIMEOUT = 10.0  # how long an event waits for the control plane / members it was stamped with
+HOLD_TIMEOUT = 10.0  # how long an event waits for the control plane it was stamped with
+OUTPUTS_RETENTION = timedelta(minutes=30)  # re-deliveries after a crash come within minutes
 
 
 class Processor:
@@ -77,20 +87,29 @@ class Processor:
 
         self.input = raw(t.custom_events)
         self.member_events = raw(t.member_events)
+        self.member_commands = raw(t.member_commands)
+        self.member_replies = raw(t.member_replies)
+        self.members_out = raw(t.members)
         self.dlq = raw(t.custom_events_dlq)
         self.unmatched = raw(t.custom_events_unmatched)
+        self.outcomes = raw(t.custom_event_outcomes)
         self.progress_out = raw(t.progress)
         self.webhooks_out = raw(t.webhooks)
-        self.progress = app.Table(
-            "progress",
-            default=None,
-            partitions=s.topic_partitions,
-            key_type=bytes,
-            value_type=bytes,
+
+        def table(name: str) -> Any:
+            return app.Table(name, default=None, partitions=s.topic_partitions, key_type=bytes, value_type=bytes)
+
+        self.states = MemberStates(table("progress"), table("applied"))
+        self.parking = ParkingLot(
+            TableKeyValue(table("parked")),
+            max_per_store=max(1, -(-s.parking_max_per_store // s.topic_partitions)),  # the bound is per partition
+            max_age_seconds=s.parking_max_age_hours * 3600,
         )
         app.agent(self.input, name="intake", concurrency=1)(self._intake)
         app.agent(self.member_events, name="evaluate", concurrency=1)(self._evaluate)
+        app.agent(self.member_commands, name="claims", concurrency=1)(self._claims)
         app.task(self._start_mirrors)
+        app.timer(interval=s.parking_sweep_seconds, on_leader=True)(self._tick)
         return app
 
     async def _start_mirrors(self) -> None:
@@ -102,9 +121,14 @@ class Processor:
         while not (self.control.mirror.caught_up and self.members.mirror.caught_up):
             await asyncio.sleep(0.05)
 
-    # -- intake: decode, validate, resolve the member, repartition -------------------------------
-    async def _dead_letter(self, event: Any, reason: str, message: str, *, unmatched: bool = False) -> None:
-        msg = event.message
+    async def _tick(self) -> None:
+        """A tick on every input partition drives the parked-event expiry sweep, in order with events."""
+        signal = self.serde.encode("ProcessorSignal", {"kind": "tick", "storeCode": "", "sentAt": iso_utc()})
+        for partition in range(self.topics.custom_events.partitions):
+            await self.input.send(value=signal, partition=partition)
+
+    # -- shared sends ----------------------------------------------------------------------------
+    async def _dead_letter(self, msg: Any, reason: str, message: str, *, unmatched: bool = False) -> None:
         headers = {
             "loyalty-reason": reason.encode(),
             "loyalty-error": message[:1000].encode(),
@@ -112,80 +136,108 @@ class Processor:
             "loyalty-source-partition": str(msg.partition).encode(),
             "loyalty-source-offset": str(msg.offset).encode(),
         }
-        target = self.unmatched if unmatched else self.dlq
         log.info(
-            "dead-lettered %s/%s@%s: %s",
+            "%s %s/%s@%s: %s",
+            "unmatched" if unmatched else "dead-lettered",
             msg.topic,
             msg.partition,
             msg.offset,
             reason,
             extra={"reason": reason, "error": message[:200]},
         )
-        await target.send(key=msg.key, value=msg.value, headers=headers)
+        await (self.unmatched if unmatched else self.dlq).send(key=msg.key, value=msg.value, headers=headers)
 
-    async def _hold_for_control_plane(self, offsets: dict[str, int]) -> None:
-        wanted = {
-            (topic, 0): offset
-            for topic, offset in offsets.items()
-            if topic in {t.name for t in self.topics.control_plane}
-        }
-        if wanted and not self.control.mirror.reached(wanted):
-            await self.control.mirror.wait_async(wanted, HOLD_TIMEOUT)
+    async def _outcome(self, record: dict[str, Any], status: str, **fields: Any) -> None:
+        value = outcome_record(record, status, decided_at=iso_utc(), **fields)
+        key = join_key(record["storeCode"], record["customEventId"])
+        await self.outcomes.send(key=key, value=self.serde.encode("CustomEventOutcome", value))
 
-    async def _catch_up_members(self) -> None:
-        """Wait until our copy of the members topic includes everything written before now."""
-        loop = asyncio.get_running_loop()
+    async def _forward(self, store: str, customer_id: str, record: dict[str, Any]) -> None:
+        await self.member_events.send(key=join_key(store, customer_id), value=self.serde.encode("CustomEvent", record))
 
-        def ends() -> dict[tuple[str, int], int]:
-            c = consumer(self.settings, group="unused-members-end")
-            try:
-                return {(self.members.topic, p): o for p, o in end_offsets(c, self.members.topic).items()}
-            finally:
-                c.close()
-
-        await self.members.mirror.wait_async(await loop.run_in_executor(None, ends), HOLD_TIMEOUT)
-
+    # -- intake: decode, validate, resolve the member, repartition -------------------------------
     async def _intake(self, stream: Any) -> None:
         await self._ready()
         async for event in stream.events():
             msg = event.message
-            record = decode(self.serde, msg.value)
-            if isinstance(record, Rejected):
-                await self._dead_letter(event, record.reason, record.message)
-                continue
-            await self._hold_for_control_plane(record.get("controlOffsets") or {})
-            admitted = admit(
-                record,
-                stores=self.settings.store_map,
-                schemas=self.control.schemas,
-                topic=msg.topic,
-                partition=msg.partition,
-                offset=msg.offset,
-                now=datetime.now(UTC),
-            )
-            if isinstance(admitted, Rejected):
-                await self._dead_letter(event, admitted.reason, admitted.message)
-                continue
-            await self._route(event, admitted)
+            decoded = decode(self.serde, msg.value)
+            if isinstance(decoded, Rejected):
+                await self._dead_letter(msg, decoded.reason, decoded.message)
+            elif decoded[0] == "ProcessorSignal":
+                await self._on_signal(msg, decoded[1])
+            else:
+                await self._on_event(msg, decoded[1])
 
-    async def _route(self, event: Any, admitted: Admitted) -> None:
-        store = admitted.store
-        customer = admitted.record["customerData"]
-        resolution = self.members.index.resolve(store.code, customer, store.identifier_order)
-        if resolution.customer_id is None and not resolution.ambiguous:
-            await self._catch_up_members()  # a registration acked just before this event
-            resolution = self.members.index.resolve(store.code, customer, store.identifier_order)
+    async def _hold_for_control_plane(self, offsets: dict[str, int]) -> None:
+        names = {t.name for t in self.topics.control_plane}
+        wanted = {(topic, 0): offset for topic, offset in offsets.items() if topic in names}
+        if wanted and not self.control.mirror.reached(wanted):
+            await self.control.mirror.wait_async(wanted, HOLD_TIMEOUT)
+
+    async def _on_event(self, msg: Any, record: dict[str, Any]) -> None:
+        await self._hold_for_control_plane(record.get("controlOffsets") or {})
+        admitted = admit(
+            record,
+            stores=self.settings.store_map,
+            schemas=self.control.schemas,
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            now=datetime.now(UTC),
+        )
+        if isinstance(admitted, Rejected):
+            await self._dead_letter(msg, admitted.reason, admitted.message)
+            if isinstance(record.get("storeCode"), str) and record["storeCode"] in self.settings.store_map:
+                known = {
+                    **record,
+                    "customEventId": record.get("customEventId")
+                    or source_event_id(msg.topic, msg.partition, msg.offset),
+                }
+                if isinstance(known.get("type"), str) and isinstance(known.get("eventDate"), str):
+                    await self._outcome(known, "dead_lettered", reason=admitted.reason)
+            return
+        await self._route(msg, admitted)
+
+    async def _route(self, msg: Any, admitted: Admitted) -> None:
+        store, record = admitted.store, admitted.record
+        resolution = self.members.index.resolve(store.code, record["customerData"], store.identifier_order)
         if resolution.ambiguous:
-            await self._dead_letter(event, "ambiguous_member", "identifiers resolve to different members")
-        elif resolution.customer_id is None:
-            await self._dead_letter(
-                event, "unknown_member", "no member matches the event's identifiers", unmatched=True
-            )
+            await self._dead_letter(msg, "ambiguous_member", "the identifiers resolve to different members")
+            await self._outcome(record, "dead_lettered", reason="ambiguous_member")
+        elif resolution.customer_id is not None:
+            await self._forward(store.code, resolution.customer_id, record)
         else:
-            await self.member_events.send(
-                key=join_key(store.code, resolution.customer_id),
-                value=self.serde.encode("CustomEvent", admitted.record),
+            identifiers = identifiers_of(record["customerData"], store.identifier_order)
+            evicted = self.parking.park(
+                msg.partition, store.code, identifiers, record, iso_utc(admitted.event_date), time.time()
             )
+            await self._outcome(record, "parked", reason="member_not_registered")
+            await self._release(evicted, "parking_full", msg)
+
+    async def _release(self, entries: list[Parked], reason: str, msg: Any) -> None:
+        """Parked events that will never be counted: to the unmatched topic, with their reason."""
+        for entry in entries:
+            value = self.serde.encode("CustomEvent", entry.record)
+            key = f"{entry.record['storeCode']}:{entry.event_id}".encode()
+            headers = {"loyalty-reason": reason.encode(), "loyalty-parked-at": str(entry.parked_at).encode()}
+            await self.unmatched.send(key=key, value=value, headers=headers)
+            await self._outcome(entry.record, "unmatched", reason=reason)
+
+    async def _on_signal(self, msg: Any, signal: dict[str, Any]) -> None:
+        kind, store = signal["kind"], signal.get("storeCode", "")
+        if kind == "tick":
+            await self._release(self.parking.expire(msg.partition, time.time()), "parking_expired", msg)
+            return
+        member = signal.get("member")
+        customer_id = signal.get("customerId") or ""
+        if kind == "member_changed" and member:
+            self.members.index.apply(store, customer_id, member)  # in order with this partition's events
+            parked = self.parking.claim(msg.partition, store, identifiers_of(member, MEMBER_IDENTIFIERS))
+            for entry in parked:
+                await self._forward(store, customer_id, entry.record)
+        elif kind == "member_deleted":
+            gone = self.parking.claim(msg.partition, store, identifiers_of(member or {}, MEMBER_IDENTIFIERS))
+            await self._release(gone, "member_deleted", msg)
 
     # -- evaluate: apply the event to the member's progress ----------------------------------------
     def _member_ref(self, store: str, customer_id: str) -> MemberRef:
@@ -201,46 +253,142 @@ class Processor:
     async def _evaluate(self, stream: Any) -> None:
         await self._ready()
         async for event in stream.events():
-            parts = split_key(event.message.key)
-            if parts is None:
+            msg = event.message
+            parts = split_key(msg.key)
+            store = self.settings.store_map.get(parts[0]) if parts else None
+            try:
+                name, record = self.serde.decode(msg.value)
+            except DecodeError as exc:
+                await self._dead_letter(msg, exc.reason, str(exc))
                 continue
-            store_code, customer_id = parts
-            store = self.settings.store_map.get(store_code)
-            _name, record = self.serde.decode(event.message.value, expect="CustomEvent")
-            if store is None:
-                continue
-            now = datetime.now(UTC)
-            domain_event = Event(
-                custom_event_id=record["customEventId"],
-                event_id=record.get("eventId"),
-                type=record["type"],
-                event_date=parse_event_date(record["eventDate"], store.tz),
-                body=orjson.loads(record["body"]),
-                created_at=_created_at(record.get("createdAt"), now),
-            )
-            key = event.message.key
-            stored = self.progress.get(key)
-            state = MemberState.from_dict(orjson.loads(stored)) if stored else MemberState.empty()
-            result = process_event(
-                state,
-                domain_event,
-                self.catalog.for_store(store_code),
-                self._member_ref(store_code, customer_id),
-                store_code=store_code,
-                tz=store.tz,
-                now=now,
-            )
-            if not result.duplicate:
-                self.progress[key] = orjson.dumps(prune(result.state, now=now, retention=self.retention).to_dict())
-            await self._emit(key, result.outputs)
+            if parts is None or store is None:
+                await self._dead_letter(msg, "unknown_store", "member-events record without a known store key")
+            elif name == "ProcessorSignal":
+                if record["kind"] == "member_deleted":
+                    self.states.delete(msg.key)
+            else:
+                await self._apply(msg.key, store, parts[1], record)
+
+    async def _apply(self, key: bytes, store: Store, customer_id: str, record: dict[str, Any]) -> None:
+        now = datetime.now(UTC)
+        domain_event = Event(
+            custom_event_id=record["customEventId"],
+            event_id=record.get("eventId"),
+            type=record["type"],
+            event_date=parse_event_date(record["eventDate"], store.tz),
+            body=orjson.loads(record["body"]),
+            created_at=_created_at(record.get("createdAt"), now),
+        )
+        state, old_progress, old_applied = self.states.load(key)
+        result = process_event(
+            state,
+            domain_event,
+            self.catalog.for_store(store.code),
+            self._member_ref(store.code, customer_id),
+            store_code=store.code,
+            tz=store.tz,
+            now=now,
+        )
+        if not result.duplicate:
+            kept = prune(result.state, now=now, retention=self.retention, outputs_retention=OUTPUTS_RETENTION)
+            self.states.save(key, kept, old_progress, old_applied)
+        await self._emit(key, result.outputs)
+        outcome = result.outcome
+        await self._outcome(
+            record,
+            outcome.status,
+            reason=outcome.reason,
+            reasons=dict(outcome.reasons),
+            changed=list(outcome.changed),
+            customer_id=customer_id,
+        )
 
     async def _emit(self, key: bytes, outputs: tuple[WebhookOutput, ...]) -> None:
         for output in outputs:
             if output.event_name == "MemberAchievementProgressWasChanged":
-                await self.progress_out.send(
-                    key=key, value=self.serde.encode("MemberAchievementProgressChanged", progress_record(output))
-                )
+                value = self.serde.encode("MemberAchievementProgressChanged", progress_record(output))
+                await self.progress_out.send(key=key, value=value)
             await self.webhooks_out.send(key=key, value=self.serde.encode("WebhookMessage", webhook_record(output)))
+
+    # -- claims: members' identifiers, one store at a time -------------------------------------------
+    async def _catch_up_members(self) -> None:
+        """Wait until our copy of the members topic includes every write made before now."""
+        loop = asyncio.get_running_loop()
+
+        def ends() -> dict[tuple[str, int], int]:
+            c = consumer(self.settings, group="unused-members-end")
+            try:
+                return {(self.members.topic, p): o for p, o in end_offsets(c, self.members.topic).items()}
+            finally:
+                c.close()
+
+        await self.members.mirror.wait_async(await loop.run_in_executor(None, ends), HOLD_TIMEOUT)
+
+    async def _claims(self, stream: Any) -> None:
+        await self._ready()
+        async for event in stream.events():
+            msg = event.message
+            try:
+                _name, command = self.serde.decode(msg.value, expect="MemberCommand")
+            except DecodeError as exc:
+                await self._dead_letter(msg, exc.reason, str(exc))
+                continue
+            store = command["storeCode"]
+            if msg.key != store.encode():
+                # One store's commands must be decided one at a time: move it to the store's partition.
+                await self.member_commands.send(key=store.encode(), value=msg.value)
+                continue
+            await self._claim(command)
+
+    async def _claim(self, command: dict[str, Any]) -> None:
+        store, customer_id, op = command["storeCode"], command["customerId"], command["op"]
+        if store not in self.settings.store_map:
+            decision = decide({**command, "op": "unknown-store"}, self.members.index)
+        else:
+            await self._catch_up_members()
+            decision = decide(command, self.members.index)
+        if decision.accepted:
+            if not decision.unchanged:
+                value = None if decision.member is None else self.serde.encode("Member", decision.member)
+                written = await self.members_out.send(key=join_key(store, customer_id), value=value)
+                await written  # on the members topic before anyone is told
+                self.members.index.apply(store, customer_id, decision.member)
+                if op == "register":
+                    message = customer_registered(store, decision.member or {})
+                    await self.webhooks_out.send(
+                        key=join_key(store, customer_id), value=self.serde.encode("WebhookMessage", message)
+                    )
+            await self._signal_member(store, customer_id, decision.member, decision.previous)
+        reply = {
+            "requestId": command["requestId"],
+            "storeCode": store,
+            "customerId": customer_id,
+            "op": op,
+            "accepted": decision.accepted,
+            "errors": decision.errors,
+            "sentAt": iso_utc(),
+        }
+        await self.member_replies.send(key=command["requestId"].encode(), value=self.serde.encode("MemberReply", reply))
+
+    async def _signal_member(
+        self, store: str, customer_id: str, member: dict[str, Any] | None, previous: dict[str, Any] | None
+    ) -> None:
+        """Tell every input partition (in order with its events) and, on delete, the member's own partition."""
+        kind = "member_changed" if member is not None else "member_deleted"
+        signal = self.serde.encode(
+            "ProcessorSignal",
+            {
+                "kind": kind,
+                "storeCode": store,
+                "customerId": customer_id,
+                "member": member or previous,
+                "sentAt": iso_utc(),
+            },
+        )
+        for partition in range(self.topics.custom_events.partitions):
+            await self.input.send(value=signal, partition=partition)
+        if member is None:
+            await self.member_events.send(key=join_key(store, customer_id), value=signal)
 
 
 def _created_at(value: str | None, default: datetime) -> datetime:

@@ -52,14 +52,17 @@ def _record_from_json(value: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def decode(serde: Serde, value: bytes | None) -> dict[str, Any] | Rejected:
+def decode(serde: Serde, value: bytes | None) -> tuple[str, dict[str, Any]] | Rejected:
+    """(record type, record) of an input-topic value: a CustomEvent (Avro or JSON) or our ProcessorSignal."""
     try:
-        name, record = serde.decode(value, expect="CustomEvent", allow_json=True)
+        name, record = serde.decode(value, allow_json=True)
     except DecodeError as exc:
         return Rejected(exc.reason, str(exc))
-    if name == "CustomEvent" and value is not None and value.lstrip()[:1] == b"{":
-        record = _record_from_json(record)
-    return record
+    if name == "json":
+        return "CustomEvent", _record_from_json(record)
+    if name not in ("CustomEvent", "ProcessorSignal"):
+        return Rejected("unexpected_record_type", f"a {name} record does not belong on the input topic")
+    return name, record
 
 
 def _text(record: dict[str, Any], field: str, max_len: int = 255) -> str | None:

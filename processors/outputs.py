@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from loyalty_stream.domain import WebhookOutput
+from loyalty_stream.domain import WebhookOutput, message_id
 
 
 def webhook_record(output: WebhookOutput) -> dict[str, Any]:
@@ -50,4 +50,61 @@ def progress_record(output: WebhookOutput) -> dict[str, Any]:
             for rule in progress.get("rules", [])
         ],
         "payload": orjson.dumps(data).decode(),
+    }
+
+
+def outcome_record(
+    record: dict[str, Any],
+    status: str,
+    *,
+    decided_at: str,
+    reason: str | None = None,
+    reasons: dict[str, str] | None = None,
+    changed: list[str] | None = None,
+    customer_id: str | None = None,
+) -> dict[str, Any]:
+    """The CustomEventOutcome of an event: what became of it and why (domain.md §0)."""
+    customer = record.get("customerData") or {}
+    return {
+        "storeCode": record["storeCode"],
+        "customEventId": record["customEventId"],
+        "eventId": record.get("eventId"),
+        "type": record["type"],
+        "eventDate": record["eventDate"],
+        "createdAt": record.get("createdAt"),
+        "customerData": {k: customer.get(k) for k in ("customerId", "email", "phone", "loyaltyCardNumber")},
+        "customerId": customer_id,
+        "body": record.get("body") or "{}",
+        "status": status,
+        "reason": reason,
+        "reasons": reasons or {},
+        "changedAchievements": changed or [],
+        "decidedAt": decided_at,
+    }
+
+
+_REGISTERED_FIELDS = ("firstName", "lastName", "email", "phone", "loyaltyCardNumber", "registeredAt")
+
+
+def customer_registered(store: str, member: dict[str, Any]) -> dict[str, Any]:
+    """Open Loyalty's CustomerRegistered webhook message; its messageId repeats on re-delivery."""
+    attributes = orjson.loads(member.get("attributes") or "{}")
+    data = {
+        "customerId": member["customerId"],
+        "customerData": {
+            **{
+                k: v
+                for k, v in attributes.items()
+                if k in ("birthDate", "gender", "agreement1", "agreement2", "agreement3", "address", "company")
+            },
+            **{k: member[k] for k in _REGISTERED_FIELDS if member.get(k) is not None},
+        },
+    }
+    return {
+        "messageId": message_id(store, member["customerId"], "CustomerRegistered", member["customerId"], 0),
+        "eventName": "CustomerRegistered",
+        "storeCode": store,
+        "createdAt": member.get("registeredAt") or member.get("updatedAt") or "",
+        "data": orjson.dumps(data).decode(),
+        "customerId": member["customerId"],
     }

@@ -1,0 +1,107 @@
+"""Member commands over Kafka with an answer: the API sends a MemberCommand keyed by store and waits for the
+processor's MemberReply (request/reply), so a 200 means the member's identifiers are claimed.
+
+Every API instance reads every reply (they are few) and picks out its own by requestId.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import uuid
+from typing import Any
+
+from confluent_kafka import TopicPartition
+
+from ingest_api.errors import BrokerUnavailable
+from ingest_api.producer import AckedProducer
+from loyalty_stream.clock import iso_utc
+from loyalty_stream.kafka import consumer
+from loyalty_stream.settings import Settings
+from loyalty_stream.topics import Topics
+from schemas.serde import DecodeError, Serde
+
+log = logging.getLogger(__name__)
+
+
+class MemberCommands:
+    def __init__(self, settings: Settings, serde: Serde, topics: Topics, producer: AckedProducer) -> None:
+        self._settings = settings
+        self._serde = serde
+        self._topics = topics
+        self._producer = producer
+        self._pending: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Future[dict[str, Any]]]] = {}
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="member-replies", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def _run(self) -> None:
+        topic = self._topics.member_replies.name
+        while not self._stop.is_set():
+            c = consumer(self._settings, group=f"unused-replies-{uuid.uuid4().hex[:8]}")
+            try:
+                # Start at the current end of every partition, assigned explicitly before we serve requests,
+                # so no reply to a request sent after start-up can slip past.
+                partitions = c.list_topics(topic, timeout=10).topics[topic].partitions
+                ends = [
+                    TopicPartition(topic, p, c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1])
+                    for p in partitions
+                ]
+                c.assign(ends)
+                self._ready.set()
+                while not self._stop.is_set():
+                    for msg in c.consume(100, 0.1):
+                        if msg.error() is None:
+                            self._deliver(msg.value())
+            except Exception as exc:
+                log.warning("member replies: %r; reconnecting", exc)
+                self._stop.wait(1.0)
+            finally:
+                c.close()
+
+    def _deliver(self, value: bytes | None) -> None:
+        try:
+            _name, reply = self._serde.decode(value, expect="MemberReply")
+        except DecodeError:
+            return
+        waiting = self._pending.pop(reply["requestId"], None)
+        if waiting is not None:
+            loop, future = waiting
+            loop.call_soon_threadsafe(lambda: None if future.done() else future.set_result(reply))
+
+    async def send(self, op: str, store: str, customer_id: str, member: dict[str, Any] | None) -> dict[str, Any]:
+        """Send a command and wait for its reply; 503 if no answer comes within the deadline."""
+        timeout = self._settings.member_command_timeout_seconds
+        loop = asyncio.get_running_loop()
+        if not self._ready.is_set() and not await asyncio.to_thread(self._ready.wait, timeout):
+            raise BrokerUnavailable("member replies are not readable yet")
+        request_id = str(uuid.uuid4())
+        future: asyncio.Future[dict[str, Any]] = loop.create_future()
+        self._pending[request_id] = (loop, future)
+        command = {
+            "requestId": request_id,
+            "op": op,
+            "storeCode": store,
+            "customerId": customer_id,
+            "member": member,
+            "sentAt": iso_utc(),
+        }
+        try:
+            await self._producer.send(
+                self._topics.member_commands.name, self._serde.encode("MemberCommand", command), key=store.encode()
+            )
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError as exc:
+            raise BrokerUnavailable("the processor did not confirm the member change in time") from exc
+        finally:
+            self._pending.pop(request_id, None)

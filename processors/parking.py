@@ -1,0 +1,150 @@
+"""Events of members nobody has registered yet wait here (domain.md §4), bounded in count and age.
+
+Pure logic over a small key-value interface (a dict in unit tests, a faust table in the worker).
+An event is parked under every identifier it carries, scoped to the input partition it came from;
+the first registration that matches any of them takes it, in eventDate order. Entries are JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+SEP = "\x1f"
+
+
+class KeyValue(Protocol):
+    def get(self, key: str) -> bytes | None: ...
+    def set(self, key: str, value: bytes) -> None: ...
+    def delete(self, key: str) -> None: ...
+    def items_with_prefix(self, prefix: str) -> Iterator[tuple[str, bytes]]: ...
+
+
+class DictKeyValue(dict[str, bytes]):
+    """The in-memory twin, for tests."""
+
+    def set(self, key: str, value: bytes) -> None:
+        self[key] = value
+
+    def delete(self, key: str) -> None:
+        self.pop(key, None)
+
+    def items_with_prefix(self, prefix: str) -> Iterator[tuple[str, bytes]]:
+        return iter([(k, v) for k, v in self.items() if k.startswith(prefix)])
+
+
+@dataclass(frozen=True, slots=True)
+class Parked:
+    event_id: str  # customEventId
+    event_date: str  # ISO-8601 UTC, sorts chronologically
+    parked_at: float  # epoch seconds
+    keys: tuple[str, ...]  # every key it is parked under
+    record: dict[str, Any]  # the CustomEvent record
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(
+            {"id": self.event_id, "d": self.event_date, "t": self.parked_at, "k": self.keys, "r": self.record}
+        )
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Parked:
+        return cls(d["id"], d["d"], d["t"], tuple(d["k"]), d["r"])
+
+
+def identifier_key(partition: int, store: str, kind: str, value: str) -> str:
+    return SEP.join((str(partition), store, kind, value))
+
+
+def _count_key(partition: int, store: str) -> str:
+    return SEP.join((str(partition), store, "#n"))
+
+
+class ParkingLot:
+    def __init__(self, kv: KeyValue, *, max_per_store: int, max_age_seconds: float) -> None:
+        self.kv = kv
+        self.max_per_store = max_per_store
+        self.max_age_seconds = max_age_seconds
+
+    def _entries(self, key: str) -> list[Parked]:
+        raw = self.kv.get(key)
+        return [Parked.from_json(d) for d in orjson.loads(raw)] if raw else []
+
+    def _write(self, key: str, entries: list[Parked]) -> None:
+        if entries:
+            self.kv.set(key, b"[" + b",".join(e.to_bytes() for e in entries) + b"]")
+        else:
+            self.kv.delete(key)
+
+    def _count(self, partition: int, store: str) -> int:
+        raw = self.kv.get(_count_key(partition, store))
+        return int(raw) if raw else 0
+
+    def _add_count(self, partition: int, store: str, delta: int) -> None:
+        count = max(0, self._count(partition, store) + delta)
+        if count:
+            self.kv.set(_count_key(partition, store), str(count).encode())
+        else:
+            self.kv.delete(_count_key(partition, store))
+
+    def park(
+        self,
+        partition: int,
+        store: str,
+        identifiers: Sequence[tuple[str, str]],
+        record: dict[str, Any],
+        event_date: str,
+        now: float,
+    ) -> list[Parked]:
+        """Park one event; return what had to leave to keep the store within its bound (oldest first)."""
+        keys = tuple(identifier_key(partition, store, kind, value) for kind, value in identifiers)
+        event_id = record["customEventId"]
+        if any(e.event_id == event_id for e in self._entries(keys[0])):
+            return []  # a duplicate of an event already waiting
+        entry = Parked(event_id, event_date, now, keys, record)
+        for key in keys:
+            self._write(key, [*self._entries(key), entry])
+        self._add_count(partition, store, 1)
+        evicted: list[Parked] = []
+        if self._count(partition, store) > self.max_per_store:
+            evicted = self._take(self._oldest(partition, store, self._count(partition, store) - self.max_per_store))
+        return evicted
+
+    def _all(self, prefix: str) -> dict[str, Parked]:
+        found: dict[str, Parked] = {}
+        for key, raw in self.kv.items_with_prefix(prefix):
+            if key.endswith(SEP + "#n"):
+                continue
+            for d in orjson.loads(raw):
+                found.setdefault(d["id"], Parked.from_json(d))
+        return found
+
+    def _oldest(self, partition: int, store: str, n: int) -> list[Parked]:
+        entries = sorted(self._all(SEP.join((str(partition), store, ""))).values(), key=lambda e: e.parked_at)
+        return entries[:n]
+
+    def _take(self, entries: Iterable[Parked]) -> list[Parked]:
+        """Remove entries from every key they are parked under."""
+        taken = list({e.event_id: e for e in entries}.values())
+        gone = {e.event_id for e in taken}
+        for key in {k for e in taken for k in e.keys}:
+            self._write(key, [e for e in self._entries(key) if e.event_id not in gone])
+        for entry in taken:
+            store = entry.keys[0].split(SEP)[1]
+            self._add_count(int(entry.keys[0].split(SEP)[0]), store, -1)
+        return taken
+
+    def claim(self, partition: int, store: str, identifiers: Sequence[tuple[str, str]]) -> list[Parked]:
+        """Everything parked under any of these identifiers, removed, in eventDate order."""
+        found: dict[str, Parked] = {}
+        for kind, value in identifiers:
+            for entry in self._entries(identifier_key(partition, store, kind, value)):
+                found.setdefault(entry.event_id, entry)
+        return sorted(self._take(found.values()), key=lambda e: (e.event_date, e.event_id))
+
+    def expire(self, partition: int, now: float) -> list[Parked]:
+        """Everything parked longer than the age bound, removed."""
+        old = [e for e in self._all(f"{partition}{SEP}").values() if now - e.parked_at > self.max_age_seconds]
+        return self._take(old)
