@@ -15,7 +15,7 @@ from ingest_api.claims import MemberCommands
 from ingest_api.deps import Runtime
 from ingest_api.errors import ApiError, BadRequest, FieldProblem, NotFound
 from ingest_api.producer import AckedProducer
-from ingest_api.routes import achievements, custom_events, health, members, schemas, webhooks
+from ingest_api.routes import achievements, custom_events, health, members, schemas, webhook_ops, webhooks
 from loyalty_stream.controlplane import ControlPlane
 from loyalty_stream.members import MemberDirectory
 from loyalty_stream.settings import Settings
@@ -98,7 +98,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.runtime = runtime
     _install_error_handlers(app)
-    for module in (custom_events, schemas, achievements, members, webhooks, health):
+    for module in (custom_events, schemas, achievements, members, webhooks, webhook_ops, health):
         app.include_router(module.router)
     return app
 

@@ -125,6 +125,113 @@ class WebhookSubscriptionCreated(BaseModel):
     secret: str | None = Field(None, description="whsec_… signing secret, returned once when hmacEnabled")
 
 
+class WebhookSubscriptionUpdateIn(_In):
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    destinationType: Literal["rest"] = "rest"
+    headers: list[WebhookHeaderIn] = Field(default_factory=list, max_length=20)
+    headerName: Str255 | None = None
+    headerValue: Annotated[str, StringConstraints(max_length=4096)] | None = None
+    hmacEnabled: bool | None = Field(None, description="false stops signing; POST …/secret turns signing on")
+
+
+class WebhookSubscriptionUpdateRequest(_In):
+    webhookSubscription: WebhookSubscriptionUpdateIn
+
+
+class WebhookHeaderOut(BaseModel):
+    headerName: str
+    headerValue: str
+
+
+class WebhookSubscriptionDetails(BaseModel):
+    webhookSubscriptionId: str
+    eventName: str
+    url: str
+    headers: list[WebhookHeaderOut]
+    createdAt: str | None = None
+    destinationType: str = "rest"
+    hmacEnabled: bool = False
+    status: Literal["active", "disabled"] = Field("active", description="disabled after a 410; POST …/enable")
+    statusReason: str | None = None
+    updatedAt: str | None = None
+
+
+class SearchableTotal(BaseModel):
+    all: int
+    filtered: int
+    estimated: bool = False
+
+
+class WebhookSubscriptionList(BaseModel):
+    items: list[WebhookSubscriptionDetails]
+    total: SearchableTotal
+
+
+class WebhookSecretOut(BaseModel):
+    webhookSubscriptionId: str
+    secret: str = Field(description="The new whsec_… signing secret, returned once")
+
+
+class WebhookTestSent(BaseModel):
+    messageId: str
+
+
+class WebhookAttemptOut(BaseModel):
+    messageId: str
+    requestId: str | None = None
+    eventName: str
+    attempt: int = Field(description="1 for the first attempt")
+    outcome: str = Field(description="delivered | retry | dead | gone | deferred | refused")
+    status: int | None = Field(None, description="HTTP status, when the endpoint answered")
+    error: str | None = None
+    attemptedAt: str
+    durationMs: int
+    nextAttemptAt: str | None = Field(None, description="When the next attempt is due, after a retryable failure")
+
+
+class WebhookAttemptList(BaseModel):
+    items: list[WebhookAttemptOut]
+    total: int
+
+
+class DeadLetterOut(BaseModel):
+    messageId: str
+    subscriptionId: str | None = None
+    eventName: str
+    customerId: str | None = None
+    reason: str | None = None
+    lastStatus: int | None = None
+    lastError: str | None = None
+    attempts: int
+    deadAt: str | None = None
+    partition: int
+    offset: int
+
+
+class DeadLetterList(BaseModel):
+    items: list[DeadLetterOut]
+    total: int
+
+
+class DeadLetterRangeIn(_In):
+    partition: int = Field(ge=0)
+    fromOffset: int = Field(0, ge=0)
+    toOffset: int | None = Field(None, ge=0, description="Exclusive; default: the partition's end")
+    subscriptionId: str | None = None
+    reason: str | None = None
+
+
+class ResendSkipped(BaseModel):
+    messageId: str
+    reason: str
+
+
+class ResendResult(BaseModel):
+    resent: int
+    messageIds: list[str]
+    skipped: list[ResendSkipped] = Field(default_factory=list)
+
+
 class CustomerUpdateIn(BaseModel):
     """PutMember: the fields given replace the member's; ``active: false`` deactivates (our extension)."""
 

@@ -82,6 +82,32 @@ def load_stores_file(path: Path) -> dict[str, Store]:
     return stores
 
 
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """``500ms``, ``5s``, ``2m``, ``1h``, ``1d`` or plain seconds → seconds."""
+    text = text.strip()
+    for unit in sorted(_DURATION_UNITS, key=len, reverse=True):
+        if text.endswith(unit):
+            number, factor = text[: -len(unit)], _DURATION_UNITS[unit]
+            break
+    else:
+        number, factor = text, 1.0
+    try:
+        seconds = float(number) * factor
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration like 5s, 2m or 1h") from None
+    if not seconds >= 0 or seconds == float("inf"):
+        raise ValueError(f"{text!r} is not a finite, non-negative duration")
+    return seconds
+
+
+def parse_durations(spec: str) -> tuple[float, ...]:
+    """Comma-separated durations → seconds (an empty list means no retries)."""
+    return tuple(parse_duration(part) for part in spec.split(",") if part.strip())
+
+
 class Settings(BaseSettings):
     """Every setting of every service. Defaults run the whole stack on one machine."""
 
@@ -120,11 +146,38 @@ class Settings(BaseSettings):
     produce_timeout_seconds: float = Field(10.0, description="How long the API waits for a broker ack")
     processor_app_id: str = Field("loyalty-processor", description="Faust app id / consumer group")
     processor_web_port: int = Field(6066, description="Processor HTTP port (health, metrics, state views)")
+    parking_max_per_store: int = Field(10000, ge=1, description="Events of unknown members kept per store")
+    parking_max_age_hours: float = Field(24.0, gt=0, description="How long an unknown member's event waits")
+    parking_sweep_seconds: float = Field(60.0, gt=0, description="How often expired parked events are swept")
+    member_command_timeout_seconds: float = Field(10.0, gt=0, description="How long the API waits for a claim")
     sender_port: int = Field(8002, description="Webhook sender HTTP port (health, metrics)")
     sender_group: str = Field("loyalty-webhook-sender", description="Webhook sender consumer group")
     webhook_timeout_seconds: float = Field(10.0, description="Per-attempt webhook timeout")
     webhook_allow_loopback: bool = Field(False, description="Allow webhook URLs on loopback (make run: true)")
     webhook_allow_private: bool = Field(False, description="Allow webhook URLs on private/link-local nets")
+    webhook_retry_schedule: str = Field(
+        "5s,30s,2m,10m,30m,1h,2h,4h,8h",
+        description="Delays before each webhook retry (s/m/h; attempts = entries + 1)",
+    )
+    webhook_retry_jitter: float = Field(0.2, ge=0.0, le=1.0, description="Each retry delay times a random 1 ± jitter")
+    webhook_retry_after_max_seconds: float = Field(
+        86400.0, description="Longest Retry-After honoured; a longer one dead-letters the message"
+    )
+    webhook_endpoint_concurrency: int = Field(8, ge=1, description="Webhook requests in flight per subscription")
+    webhook_endpoint_backlog: int = Field(
+        1000, ge=1, description="Deliveries waiting per subscription before new ones go to the delay topics"
+    )
+    webhook_breaker_failures: int = Field(
+        5, ge=1, description="Consecutive failures that open a subscription's circuit"
+    )
+    webhook_breaker_cooldown_seconds: float = Field(
+        30.0, description="How long an open circuit skips requests before one probe"
+    )
+    webhook_max_in_flight: int = Field(
+        20000, ge=1, description="Webhook messages consumed but not yet committed before the sender pauses"
+    )
+    webhook_secret_grace_hours: float = Field(24.0, description="After a secret rotation the old secret also signs")
+    webhook_attempt_log_size: int = Field(100, ge=1, description="Delivery attempts the API keeps per subscription")
     log_level: str = Field("INFO", description="Log level")
     log_format: str = Field("json", description="json or console")
 
@@ -132,6 +185,12 @@ class Settings(BaseSettings):
     @classmethod
     def _check_stores(cls, value: str) -> str:
         parse_stores(value)
+        return value
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _check_retry_schedule(cls, value: str) -> str:
+        parse_durations(value)
         return value
 
     @property
@@ -146,10 +205,6 @@ class Settings(BaseSettings):
     def store_map(self) -> dict[str, Store]:
         stores = parse_stores(self.stores)
         if self.stores_file:
-    parking_max_per_store: int = Field(10000, ge=1, description="Events of unknown members kept per store")
-    parking_max_age_hours: float = Field(24.0, gt=0, description="How long an unknown member's event waits")
-    parking_sweep_seconds: float = Field(60.0, gt=0, description="How often expired parked events are swept")
-    member_command_timeout_seconds: float = Field(10.0, gt=0, description="How long the API waits for a claim")
             stores.update(load_stores_file(self.stores_file))
         return stores
 

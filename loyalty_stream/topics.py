@@ -55,6 +55,7 @@ class Topics:
     webhooks: Topic
     webhooks_retry: tuple[Topic, ...]
     webhooks_dlq: Topic
+    webhooks_attempts: Topic
     changelogs: tuple[Topic, ...]
     faust_leader: Topic
 
@@ -74,6 +75,7 @@ class Topics:
             self.progress,
             self.webhooks,
             self.webhooks_dlq,
+            self.webhooks_attempts,
         ]
         return [*singles, *self.webhooks_retry, *self.changelogs, self.faust_leader]
 
@@ -87,8 +89,10 @@ class Topics:
         return (self.custom_events, self.member_events, *self.changelogs)
 
 
-# Retry delays of the webhook sender, one delay topic each (names end with the delay).
-WEBHOOK_RETRY_DELAYS = ("30s", "5m", "1h")
+# The webhook sender's delay tiers, one topic each (names end with the tier). They are fixed, whatever
+# the retry schedule: a record waits on the largest tier not longer than its remaining wait, then hops
+# down the tiers until it is due (webhook_sender/schedule.py, docs/webhooks.md).
+WEBHOOK_RETRY_DELAYS = ("1s", "5s", "30s", "2m", "10m", "1h")
 
 TABLES = ("progress", "applied", "parked")
 """The processor's Faust tables; their changelogs are created with the other topics."""
@@ -113,10 +117,6 @@ def build_topics(settings: Settings) -> Topics:
         ),
         custom_events_dlq=event("custom-events.dlq", "Input records that could not be decoded or validated"),
         custom_events_unmatched=event("custom-events.unmatched", "Events whose member never registered"),
-        member_events=Topic(
-            p + "member-events",
-            n,
-            compact=False,
         custom_event_outcomes=Topic(
             p + "custom-event-outcomes",
             n,
@@ -124,6 +124,10 @@ def build_topics(settings: Settings) -> Topics:
             retention_ms=settings.custom_events_retention_hours * 3600 * 1000,
             purpose="What became of each accepted event (counted, no effect + reason, parked, dead-lettered)",
         ),
+        member_events=Topic(
+            p + "member-events",
+            n,
+            compact=False,
             retention_ms=week,
             internal=True,
             purpose="Internal: resolved events repartitioned by storeCode:customerId",
@@ -141,6 +145,7 @@ def build_topics(settings: Settings) -> Topics:
             for delay in WEBHOOK_RETRY_DELAYS
         ),
         webhooks_dlq=event("webhooks.dlq", "Webhook deliveries that failed for good", 30 * DAY_MS),
+        webhooks_attempts=event("webhooks.attempts", "Log of every webhook delivery attempt (operations)", 3 * DAY_MS),
         changelogs=tuple(
             Topic(
                 f"{app}-{table}-changelog",

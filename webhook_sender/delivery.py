@@ -1,18 +1,30 @@
-"""One delivery attempt and what its result means for the next step (delivered, retry, give up)."""
+"""One delivery attempt and what its result means for the next step.
+
+Verdicts: ``delivered`` (2xx); ``retry`` (timeout, connection error, 408, 429, 5xx); ``dead`` (3xx,
+since redirects are not followed, and other 4xx); ``gone`` (410: the subscription is disabled);
+``refused`` (the destination's address is not allowed). The sender adds ``deferred`` for attempts it
+skips while an endpoint's circuit is open.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import httpx
 
+from webhook_sender.destinations import refused_reason
 from webhook_sender.envelope import envelope, request_headers
 
-Verdict = Literal["delivered", "retry", "dead", "gone"]
+Verdict = Literal["delivered", "retry", "dead", "gone", "refused", "deferred"]
 RETRIED_STATUSES = {408, 429}
+ERROR_BODY_BYTES = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,16 +34,18 @@ class Attempt:
     error: str | None
     retry_after: float | None = None
     seconds: float = 0.0
+    request_id: str | None = None
 
 
-def retry_after_seconds(value: str | None) -> float | None:
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date; None when absent or unreadable."""
     if not value:
         return None
     try:
         return max(0.0, float(value))
     except ValueError:
         try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+            return max(0.0, parsedate_to_datetime(value).timestamp() - (time.time() if now is None else now))
         except (TypeError, ValueError):
             return None
 
@@ -46,20 +60,59 @@ def classify(status: int) -> Verdict:
     return "dead"  # 3xx (redirects are not followed) and other 4xx
 
 
-async def attempt(client: httpx.AsyncClient, subscription: dict[str, Any], message: dict[str, Any]) -> Attempt:
-    body = envelope(message)
-    headers = request_headers(subscription, message["messageId"], body, int(time.time()))
+def endpoint_host(url: str) -> str:
+    return urlsplit(url).hostname or "unknown"
+
+
+async def attempt(
+    client: httpx.AsyncClient,
+    subscription: dict[str, Any],
+    message: dict[str, Any],
+    *,
+    timeout: float,
+    secrets: Sequence[str] | None = None,
+) -> Attempt:
+    """POST the envelope once; the whole attempt (DNS, connect, send, answer) gets at most ``timeout``."""
+    request_id = str(uuid.uuid4())
+    body = envelope(message, request_id)
+    headers = request_headers(subscription, message["messageId"], body, int(time.time()), secrets)
     started = time.perf_counter()
+
+    def took() -> float:
+        return time.perf_counter() - started
+
     try:
-        response = await client.post(subscription["url"], content=body, headers=headers, follow_redirects=False)
-    except httpx.TimeoutException as exc:
-        return Attempt("retry", None, f"timeout: {exc!r}", seconds=time.perf_counter() - started)
+        async with asyncio.timeout(timeout):
+            async with client.stream("POST", subscription["url"], content=body, headers=headers) as response:
+                text = b""
+                if not response.is_success:
+                    async for chunk in response.aiter_bytes():
+                        text += chunk
+                        if len(text) >= ERROR_BODY_BYTES:
+                            break
+    except (TimeoutError, httpx.TimeoutException):
+        return Attempt("retry", None, f"timeout after {timeout:g}s", seconds=took(), request_id=request_id)
     except httpx.HTTPError as exc:
-        return Attempt("retry", None, f"connection error: {exc!r}", seconds=time.perf_counter() - started)
+        why = refused_reason(exc)
+        if why:
+            return Attempt("refused", None, why, seconds=took(), request_id=request_id)
+        return Attempt(
+            "retry", None, f"connection error: {type(exc).__name__}: {exc}"[:500], seconds=took(), request_id=request_id
+        )
+    status = response.status_code
+    error = None
+    if not response.is_success:
+        error = f"HTTP {status}"
+        if 300 <= status < 400 and response.headers.get("location"):
+            error += " (redirect not followed)"
+        snippet = text[:ERROR_BODY_BYTES].decode("utf-8", "replace").strip()
+        if snippet:
+            error += f": {snippet}"
     return Attempt(
-        classify(response.status_code),
-        response.status_code,
-        None if response.is_success else response.text[:500],
+        classify(status),
+        status,
+        error,
         retry_after_seconds(response.headers.get("Retry-After")),
-        time.perf_counter() - started,
+        took(),
+        request_id,
     )

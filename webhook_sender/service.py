@@ -1,133 +1,248 @@
-"""The sender's consume loop: fan a webhook message out to the store's subscriptions, commit when done.
+"""The sender process: one consumer (webhooks topic + delay topics), the dispatcher, health and metrics.
 
-An offset is committed only after every subscription's attempt ended as delivered, scheduled for a
-retry, or dead-lettered; a crash before that re-delivers (at least once, same messageId).
+Threads: the event loop runs every delivery; one consumer thread runs every consumer call (consume,
+pause/resume, commit, rebalance callbacks), one step at a time, so the loop never blocks on Kafka
+and a hanging endpoint never blocks the consumer. Offsets are committed from the tracker
+(``offsets.py``): a message's offset only once each of its deliveries is delivered, scheduled on a
+delay topic or dead-lettered. Flow control: when more than ``webhook_max_in_flight`` messages are
+unfinished, every partition is paused (the group membership stays alive) until half have finished.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from prometheus_client import CollectorRegistry
 
 from loyalty_stream.controlplane import ControlPlane
-from loyalty_stream.kafka import consumer, producer
+from loyalty_stream.kafka import consumer as make_consumer
 from loyalty_stream.settings import Settings
 from loyalty_stream.topics import build_topics
 from schemas.serde import DecodeError, Serde
-from webhook_sender.delivery import Attempt, attempt
+from webhook_sender.destinations import make_client
+from webhook_sender.dispatch import Dispatcher
+from webhook_sender.metrics import HealthServer, SenderMetrics
+from webhook_sender.offsets import OffsetTracker, TopicPartitionKey
+from webhook_sender.producing import AsyncProducer
+from webhook_sender.records import Source
+from webhook_sender.schedule import ready_at_ms, tiers
+from webhook_sender.subscriptions import SubscriptionView
+from webhook_sender.waiting import DelayQueues, Waiting
 
 log = logging.getLogger(__name__)
 
-MAX_IMMEDIATE_ATTEMPTS = 3
+BATCH = 500
+COMMIT_INTERVAL = 0.2
+CATCH_UP_SECONDS = 5.0
 
 
 class Sender:
-    def __init__(self, settings: Settings, *, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        client: httpx.AsyncClient | None = None,
+        registry: CollectorRegistry | None = None,
+        serve_http: bool = True,
+    ) -> None:
         self.settings = settings
         self.serde = Serde(settings.schema_registry_url)
         self.topics = build_topics(settings)
+        self.tiers = tiers(self.topics.webhooks_retry)
+        self._tier_of = {tier.topic.name: tier for tier in self.tiers}
         self.control = ControlPlane(settings, self.serde)
+        self.producer = AsyncProducer(settings)
+        self.metrics = SenderMetrics(registry)
+        self.offsets = OffsetTracker()
         self._client = client
+        self._serve_http = serve_http
         self._consumer: Consumer | None = None
-        self._producer = producer(settings)
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="sender-consumer")
+        self._assigned: set[TopicPartitionKey] = set()
+        self._paused: set[TopicPartitionKey] = set()
+        self._last_commit = 0.0
         self._stopping = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.delays: DelayQueues | None = None
+        self.ready = False
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.settings.webhook_timeout_seconds),
-                limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-                follow_redirects=False,
-            )
-        return self._client
-
+    # -- lifecycle ----------------------------------------------------------------------------
     async def run(self) -> None:
+        loop = self._loop = asyncio.get_running_loop()
         self.control.start()
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, self.control.mirror.wait_caught_up, 60.0)
-        self._consumer = consumer(self.settings, self.settings.sender_group)
-        self._consumer.subscribe([self.topics.webhooks.name])
-        log.info("sender ready")
+        self.producer.start()
+        client = self._client or make_client(self.settings)
+        subs = SubscriptionView(self.control, self.serde, self.producer)
+        self.dispatcher = Dispatcher(
+            self.settings, self.serde, self.topics, self.tiers, subs, self.producer, client, self.metrics
+        )
+        self.delays = DelayQueues(self._on_ready)
+        health = HealthServer(self.metrics, lambda: self.ready, self.settings.api_host, self.settings.sender_port)
+        if self._serve_http:
+            await health.start()
         try:
+            if not await loop.run_in_executor(None, self.control.mirror.wait_caught_up, 60.0):
+                raise RuntimeError("the control plane did not catch up within 60 s")
+            await loop.run_in_executor(self._thread, self._subscribe)
+            self.ready = True
+            log.info("sender ready")
+            backpressure = False
             while not self._stopping.is_set():
-                batch = await loop.run_in_executor(None, self._consumer.consume, 200, 0.2)
-                if batch:
-                    await self._handle_batch(batch)
+                in_flight = self.offsets.in_flight
+                self.metrics.uncommitted.set(in_flight)
+                if in_flight >= self.settings.webhook_max_in_flight:
+                    backpressure = True
+                elif in_flight <= self.settings.webhook_max_in_flight // 2:
+                    backpressure = False
+                batch = await loop.run_in_executor(self._thread, self._step, self.delays.paused, backpressure)
+                await self._dispatch(batch)
         finally:
-            self._consumer.close()
-            self._producer.flush(10)
+            self.ready = False
+            await self._drain()
+            with contextlib.suppress(Exception):
+                await loop.run_in_executor(self._thread, self._close_consumer)
+            self.delays.close()
+            self.producer.close()
             self.control.stop()
-            if self._client is not None:
-                await self._client.aclose()
+            await health.stop()
+            if self._client is None:
+                await client.aclose()
+            self._thread.shutdown(wait=False)
 
     def stop(self) -> None:
         self._stopping.set()
 
-    async def _handle_batch(self, batch: list[Message]) -> None:
-        # Messages of one member stay in order; different members go in parallel.
-        by_key: dict[bytes | None, list[Message]] = {}
-        for msg in batch:
-            if msg.error() is None:
-                by_key.setdefault(msg.key(), []).append(msg)
-        await asyncio.gather(*(self._handle_in_order(msgs) for msgs in by_key.values()))
-        offsets: dict[tuple[str, int], int] = {}
-        for msg in batch:
-            if msg.error() is None:
-                offsets[(msg.topic(), msg.partition())] = msg.offset() + 1
-        assert self._consumer is not None
-        self._producer.flush(30)  # dead letters written before the offsets that cover them
-        self._consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False)
+    async def _drain(self) -> None:
+        """Give deliveries in flight up to one attempt's timeout to end, so their offsets can be committed."""
+        assert self.dispatcher is not None
+        tasks = list(self.dispatcher.tasks)
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=self.settings.webhook_timeout_seconds + 5)
+            for task in pending:
+                task.cancel()
 
-    async def _handle_in_order(self, msgs: list[Message]) -> None:
-        for msg in msgs:
-            await self._handle(msg)
+    # -- consumer thread ----------------------------------------------------------------------
+    def _subscribe(self) -> None:
+        self._consumer = make_consumer(self.settings, self.settings.sender_group)
+        names = [self.topics.webhooks.name, *(tier.topic.name for tier in self.tiers)]
+        self._consumer.subscribe(names, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
 
-    async def _handle(self, msg: Message) -> None:
-        try:
-            _name, message = self.serde.decode(msg.value(), expect="WebhookMessage")
-        except DecodeError as exc:
-            self._dead_letter(msg.value(), msg.key(), f"undecodable: {exc}", None)
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        keys = [(p.topic, p.partition) for p in partitions]
+        self.offsets.assign(keys)
+        self._assigned.update(keys)
+        self._paused.difference_update(keys)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        keys = [(p.topic, p.partition) for p in partitions]
+        final = self.offsets.revoke(keys)
+        if final:
+            with contextlib.suppress(KafkaException):
+                consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in final.items()], asynchronous=False)
+        self._forget(keys)
+
+    def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        keys = [(p.topic, p.partition) for p in partitions]
+        self.offsets.revoke(keys)
+        self._forget(keys)
+
+    def _forget(self, keys: list[TopicPartitionKey]) -> None:
+        self._assigned.difference_update(keys)
+        self._paused.difference_update(keys)
+        if self._loop is not None and self.delays is not None:
+            self._loop.call_soon_threadsafe(self.delays.drop, keys)
+
+    def _step(self, waiting: frozenset[TopicPartitionKey], backpressure: bool) -> list[Message]:
+        consumer = self._consumer
+        assert consumer is not None
+        wanted = set(self._assigned) if backpressure else waiting & self._assigned
+        with contextlib.suppress(KafkaException):
+            if wanted - self._paused:
+                consumer.pause([TopicPartition(t, p) for t, p in wanted - self._paused])
+            if self._paused - wanted:
+                consumer.resume([TopicPartition(t, p) for t, p in self._paused - wanted])
+            self._paused = set(wanted)
+        batch = consumer.consume(BATCH, 0.1)
+        if time.monotonic() - self._last_commit >= COMMIT_INTERVAL:
+            self._commit()
+        return batch
+
+    def _commit(self) -> None:
+        self._last_commit = time.monotonic()
+        offsets = self.offsets.to_commit()
+        if not offsets or self._consumer is None:
             return
-        subscriptions = self.control.subscriptions_for(message["storeCode"], message["eventName"])
-        await asyncio.gather(*(self._deliver(sub, message, msg) for sub in subscriptions))
-
-    async def _deliver(self, subscription: dict[str, Any], message: dict[str, Any], msg: Message) -> None:
-        result: Attempt | None = None
-        for n in range(MAX_IMMEDIATE_ATTEMPTS):
-            result = await attempt(self._http(), subscription, message)
-            log.info(
-                "webhook attempt",
-                extra={
-                    "messageId": message["messageId"],
-                    "subscriptionId": subscription["subscriptionId"],
-                    "status": result.status,
-                    "verdict": result.verdict,
-                    "attempt": n + 1,
-                },
+        try:
+            self._consumer.commit(
+                offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False
             )
-            if result.verdict != "retry":
-                break
-            await asyncio.sleep(min(result.retry_after or 0.5 * 2**n, 5.0))
-        assert result is not None
-        if result.verdict != "delivered":
-            record = {
-                **message,
-                "subscriptionId": subscription["subscriptionId"],
-                "attempt": MAX_IMMEDIATE_ATTEMPTS,
-                "lastStatus": result.status,
-                "lastError": result.error,
-            }
-            self._dead_letter(self.serde.encode("WebhookMessage", record), msg.key(), result.error or "", result.status)
+        except KafkaException as exc:
+            log.warning("commit failed, will retry: %s", exc)
+            self.offsets.restore(offsets)
 
-    def _dead_letter(self, value: bytes | None, key: bytes | None, error: str, status: int | None) -> None:
-        headers = [("loyalty-error", error[:1000].encode())]
-        if status is not None:
-            headers.append(("loyalty-status", str(status).encode()))
-        self._producer.produce(self.topics.webhooks_dlq.name, value=value, key=key, headers=headers)
+    def _close_consumer(self) -> None:
+        if self._consumer is not None:
+            self._commit()
+            self._consumer.close()
+            self._consumer = None
+
+    # -- event loop ---------------------------------------------------------------------------
+    async def _caught_up(self, record: dict[str, Any]) -> None:
+        """Fan out only once the subscriptions copy includes what the message's writer had seen.
+
+        The API stamps the subscriptions topic's position on test sends and resends (and a producer of
+        webhook messages may do the same), so a subscription acknowledged before a message is never
+        missed by its fan-out. A copy that cannot catch up within a few seconds does not stop the sender.
+        """
+        wanted = int(record.get("subscriptionsOffset") or 0)
+        if wanted and self.control.mirror.position(self.topics.subscriptions.name, 0) < wanted:
+            key = (self.topics.subscriptions.name, 0)
+            if not await self.control.mirror.wait_async({key: wanted}, timeout=CATCH_UP_SECONDS):
+                log.warning(
+                    "subscriptions copy behind offset %d after %ss; fanning out anyway", wanted, CATCH_UP_SECONDS
+                )
+
+    async def _dispatch(self, batch: list[Message]) -> None:
+        assert self.dispatcher is not None and self.delays is not None
+        for msg in batch:
+            err = msg.error()
+            if err is not None:
+                if err.code() != KafkaError._PARTITION_EOF:
+                    log.warning("consumer: %s", err)
+                continue
+            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            part = self.offsets.add((topic, partition), offset)
+            if part is None:
+                continue  # revoked meanwhile
+
+            def finish(part: Any = part, offset: int = offset) -> None:
+                self.offsets.finish(part, offset)
+
+            source = Source(topic, partition, offset, msg.key())
+            try:
+                _name, record = self.serde.decode(msg.value() or b"", expect="WebhookMessage")
+            except DecodeError as exc:
+                self.dispatcher.dead_letter_undecodable(msg.value(), source, str(exc), finish)
+                continue
+            if topic == self.topics.webhooks.name:
+                await self._caught_up(record)
+                self.dispatcher.fan_out(record, source, finish)
+                continue
+            _kind, written = msg.timestamp()
+            ready = ready_at_ms(self._tier_of[topic], written, int(record.get("dueAtMs") or 0))
+            self.delays.add((topic, partition), Waiting(record, source, finish, ready))
+
+    def _on_ready(self, item: Waiting) -> None:
+        assert self.dispatcher is not None
+        self.dispatcher.due(item.record, item.source, item.finish)
 
 
 def main(settings: Settings | None = None) -> None:
@@ -137,6 +252,9 @@ def main(settings: Settings | None = None) -> None:
 
     settings = settings or Settings()
     configure_logging(settings, service="webhook-sender")
+    # httpx logs every request's full URL at INFO; a URL may carry a token, and secrets are never logged.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
     async def run() -> None:
         sender = Sender(settings)

@@ -92,3 +92,8 @@ class Receiver:
                     )
                 self._lock.wait(remaining)
             return list(self.received)
+
+
+def on_path(received: list[Received], path: str) -> list[Received]:
+    """The requests that arrived on ``path`` (without its query), in arrival order."""
+    return [r for r in received if r.path.split("?")[0] == path]

@@ -69,3 +69,34 @@ def test_retry_after() -> None:
     assert retry_after_seconds(None) is None
     assert retry_after_seconds("soon") is None
     assert 0 <= retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0
+
+
+def test_rotation_signs_with_every_secret_and_either_verifies() -> None:
+    old, new = new_secret(), new_secret()
+    body = envelope(MESSAGE)
+    subscription = {"hmacEnabled": True, "secret": new, "headers": []}
+    headers = request_headers(subscription, MESSAGE["messageId"], body, int(__import__("time").time()), [new, old])
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    Webhook(new).verify(body, headers)
+    Webhook(old).verify(body, headers)
+
+
+def test_subscription_headers_cannot_replace_ours() -> None:
+    subscription = {
+        "hmacEnabled": True,
+        "secret": new_secret(),
+        "headers": [
+            {"headerName": "Content-Type", "headerValue": "text/plain"},
+            {"headerName": "webhook-id", "headerValue": "forged"},
+            {"headerName": "User-Agent", "headerValue": "theirs"},
+        ],
+    }
+    headers = request_headers(subscription, "m-1", b"{}", 1)
+    assert headers["Content-Type"] == "application/json"
+    assert headers["webhook-id"] == "m-1"
+    assert headers["User-Agent"] == "theirs"
+
+
+def test_retry_after_as_http_date_is_measured_from_now() -> None:
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:10 GMT", now=1445412480.0) == 10.0
+    assert retry_after_seconds("-5") == 0

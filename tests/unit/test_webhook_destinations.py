@@ -1,0 +1,85 @@
+"""Destination safety: which addresses are refused, at subscription time and at connect time."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+
+import httpcore
+import httpx
+import pytest
+
+from loyalty_stream.settings import Settings
+from webhook_sender.delivery import attempt
+from webhook_sender.destinations import GuardedBackend, literal_refusal, make_client, refusal
+
+MESSAGE = {"messageId": "m-1", "eventName": "AchievementCreated", "storeCode": "S", "createdAt": "now", "data": "{}"}
+
+
+@pytest.mark.parametrize(
+    ("address", "loopback", "private", "refused"),
+    [
+        ("8.8.8.8", False, False, False),
+        ("2606:4700::1111", False, False, False),
+        ("127.0.0.1", False, False, True),
+        ("127.0.0.1", True, False, False),
+        ("::1", False, False, True),
+        ("0.0.0.0", False, False, True),
+        ("::ffff:127.0.0.1", False, False, True),
+        ("10.1.2.3", True, False, True),
+        ("10.1.2.3", False, True, False),
+        ("172.16.0.1", False, False, True),
+        ("192.168.1.1", False, False, True),
+        ("100.64.0.1", False, False, True),
+        ("169.254.169.254", False, False, True),  # cloud metadata
+        ("169.254.169.254", False, True, False),
+        ("fe80::1", False, False, True),
+        ("fd00::1", False, False, True),
+        ("224.0.0.1", True, True, True),
+    ],
+)
+def test_address_policy(address: str, loopback: bool, private: bool, refused: bool) -> None:
+    why = refusal(ipaddress.ip_address(address), allow_loopback=loopback, allow_private=private)
+    assert (why is not None) == refused
+
+
+def test_literal_ips_are_checked_when_subscribing_names_when_connecting() -> None:
+    strict = Settings(webhook_allow_loopback=False, webhook_allow_private=False)
+    assert literal_refusal("http://127.0.0.1:9999/hook", strict)
+    assert literal_refusal("http://[::1]/hook", strict)
+    assert literal_refusal("https://10.0.0.5/hook", strict)
+    assert literal_refusal("https://hooks.example.com/x", strict) is None
+    assert literal_refusal("http://localhost:9999/x", strict) is None  # a name: refused after resolution
+    assert literal_refusal("http://127.0.0.1:9999/hook", Settings(webhook_allow_loopback=True)) is None
+
+
+def test_names_resolving_to_loopback_are_refused_at_connect_time() -> None:
+    backend = GuardedBackend(Settings(webhook_allow_loopback=False))
+
+    async def connect() -> None:
+        await backend.connect_tcp("localhost", 9, timeout=1)
+
+    with pytest.raises(httpcore.ConnectError, match="destination refused"):
+        asyncio.run(connect())
+
+
+def test_a_refused_destination_is_a_refused_attempt_not_a_retry() -> None:
+    async def run() -> str:
+        client = make_client(Settings(webhook_allow_loopback=False))
+        try:
+            result = await attempt(client, {"url": "http://localhost:9/x", "subscriptionId": "s"}, MESSAGE, timeout=5)
+        finally:
+            await client.aclose()
+        return result.verdict
+
+    assert asyncio.run(run()) == "refused"
+
+
+def test_the_guarded_pool_is_what_httpx_uses() -> None:
+    # make_client swaps httpx's private connection pool for one with the guarded backend: if an httpx
+    # release moves that attribute, this fails instead of silently dropping the destination check.
+    client = make_client(Settings())
+    transport = client._transport
+    assert isinstance(transport, httpx.AsyncHTTPTransport)
+    assert isinstance(transport._pool._network_backend, GuardedBackend)
+    asyncio.run(client.aclose())

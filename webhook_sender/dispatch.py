@@ -1,0 +1,324 @@
+"""What happens to one message: fan-out to subscriptions, one attempt each, then deliver, retry or dead-letter.
+
+Nothing here touches the consumer: each consumed record comes with a ``finish`` callback, called once
+every delivery it started has ended as delivered, scheduled on a delay topic (write acknowledged) or
+dead-lettered (write acknowledged). Only then may its offset be committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from loyalty_stream.keys import join_key
+from loyalty_stream.settings import Settings
+from loyalty_stream.topics import Topics
+from schemas.serde import Serde
+from webhook_sender import records
+from webhook_sender.breaker import CircuitBreaker
+from webhook_sender.delivery import Attempt, attempt, endpoint_host
+from webhook_sender.lanes import Lanes
+from webhook_sender.metrics import SenderMetrics
+from webhook_sender.producing import AsyncProducer
+from webhook_sender.records import Source
+from webhook_sender.schedule import RetryPolicy, Tier, tier_for
+from webhook_sender.subscriptions import SubscriptionView, signing_secrets
+
+log = logging.getLogger(__name__)
+Finish = Callable[[], None]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Countdown:
+    """Calls ``finish`` once ``n`` deliveries have ended."""
+
+    def __init__(self, n: int, finish: Finish) -> None:
+        self.left, self._finish = n, finish
+        if n <= 0:
+            finish()
+
+    def __call__(self) -> None:
+        self.left -= 1
+        if self.left == 0:
+            self._finish()
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    message: dict[str, Any]  # messageId, eventName, storeCode, createdAt, data, customerId
+    subscription: dict[str, Any]  # as it was at fan-out
+    attempts: int  # attempts made before this one
+    source: Source
+    order_key: bytes | None  # first attempts keep per-(subscription, member) order
+    finish: Finish
+
+    @property
+    def store(self) -> str:
+        return str(self.message["storeCode"])
+
+    @property
+    def subscription_id(self) -> str:
+        return str(self.subscription["subscriptionId"])
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        settings: Settings,
+        serde: Serde,
+        topics: Topics,
+        tiers: tuple[Tier, ...],
+        subscriptions: SubscriptionView,
+        producer: AsyncProducer,
+        client: httpx.AsyncClient,
+        metrics: SenderMetrics,
+    ) -> None:
+        self.settings = settings
+        self.serde = serde
+        self.topics = topics
+        self.tiers = tiers
+        self.subs = subscriptions
+        self.producer = producer
+        self.client = client
+        self.metrics = metrics
+        self.policy = RetryPolicy.from_settings(settings)
+        self.lanes = Lanes(
+            settings.webhook_endpoint_concurrency,
+            settings.webhook_endpoint_backlog,
+            lambda: CircuitBreaker(settings.webhook_breaker_failures, settings.webhook_breaker_cooldown_seconds),
+        )
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    # -- entry points -------------------------------------------------------------------------
+    def fan_out(self, message: dict[str, Any], source: Source, finish: Finish) -> None:
+        """A record of the webhooks topic: one delivery per subscription it has right now."""
+        store = message["storeCode"]
+        targeted = message.get("subscriptionId")
+        if targeted:  # a test send or a resend: this subscription only, as it is now
+            state, current = self.subs.get(store, targeted)
+            if state != "active" or current is None:
+                reason = records.SUBSCRIPTION_DELETED if state == "deleted" else records.SUBSCRIPTION_DISABLED
+                self._spawn(
+                    self._dead_letter(message, current, 0, reason, None, f"subscription {state}", source, finish)
+                )
+                return
+            subscriptions = [current]
+        else:
+            subscriptions = self.subs.for_event(store, message["eventName"])
+        countdown = Countdown(len(subscriptions), finish)
+        for subscription in subscriptions:
+            self.submit(Delivery(message, dict(subscription), 0, source, source.key, countdown))
+
+    def due(self, record: dict[str, Any], source: Source, finish: Finish) -> None:
+        """A record of a delay topic whose wait is over (or that must hop to a shorter tier)."""
+        remaining = int(record.get("dueAtMs") or 0) - now_ms()
+        if remaining > 0:
+            self._spawn(self._hop(record, remaining, source, finish))
+            return
+        snapshot = records.read_snapshot(record.get("subscriptionSnapshot"))
+        if snapshot is None:  # written without one: use the subscription as it is now
+            _state, snapshot = self.subs.get(record["storeCode"], record.get("subscriptionId") or "")
+        if snapshot is None:
+            self._spawn(
+                self._dead_letter(
+                    record,
+                    None,
+                    int(record.get("attempt") or 0),
+                    records.SUBSCRIPTION_DELETED,
+                    record.get("lastStatus"),
+                    "subscription deleted",
+                    source,
+                    finish,
+                )
+            )
+            return
+        message = {k: record.get(k) for k in records.MESSAGE_FIELDS}
+        self.submit(Delivery(message, snapshot, int(record.get("attempt") or 0), source, None, finish))
+
+    def dead_letter_undecodable(self, value: bytes | None, source: Source, error: str, finish: Finish) -> None:
+        self._spawn(self._dead_letter_raw(value, source, error, finish))
+
+    def submit(self, delivery: Delivery) -> None:
+        lane = self.lanes[delivery.subscription_id]
+        if lane.full:  # the endpoint cannot keep up: wait on the delay topics, not in memory
+            skipped = Attempt("deferred", None, "endpoint backlog full")
+            self._spawn(self._guarded(delivery, self._conclude(delivery, skipped)))
+            return
+        task = lane.submit(delivery.order_key, lambda: self._guarded(delivery, self._attempt(delivery)))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    # -- one attempt --------------------------------------------------------------------------
+    async def _guarded(self, delivery: Delivery, work: Any) -> None:
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug must not lose the message: retry it like a failed attempt
+            log.exception(
+                "webhook delivery failed inside the sender", extra={"messageId": delivery.message["messageId"]}
+            )
+            await self._conclude(delivery, Attempt("retry", None, f"sender error: {type(exc).__name__}"))
+
+    async def _attempt(self, delivery: Delivery) -> None:
+        state, current = self.subs.get(delivery.store, delivery.subscription_id)
+        if state != "active":
+            reason = records.SUBSCRIPTION_DELETED if state == "deleted" else records.SUBSCRIPTION_DISABLED
+            await self._dead_letter(
+                delivery.message,
+                delivery.subscription,
+                delivery.attempts,
+                reason,
+                None,
+                f"subscription {state}",
+                delivery.source,
+                delivery.finish,
+            )
+            return
+        lane = self.lanes[delivery.subscription_id]
+        breaker = lane.breaker
+        if not breaker.allow():
+            result = Attempt("deferred", None, f"circuit open after {breaker.failures} failures: {breaker.last_error}")
+        else:
+            host = endpoint_host(delivery.subscription.get("url", ""))
+            self.metrics.in_flight.inc()
+            try:
+                result = await attempt(
+                    self.client,
+                    delivery.subscription,
+                    delivery.message,
+                    timeout=self.settings.webhook_timeout_seconds,
+                    secrets=signing_secrets(delivery.subscription, current),
+                )
+            finally:
+                self.metrics.in_flight.dec()
+            breaker.record(result.verdict != "retry", result.error)
+            self.metrics.latency.labels(host).observe(result.seconds)
+        self.metrics.circuits_open.set(sum(1 for _, lane in self.lanes.items() if lane.breaker.state != "closed"))
+        await self._conclude(delivery, result)
+
+    async def _conclude(self, delivery: Delivery, result: Attempt) -> None:
+        number = delivery.attempts + 1
+        message, subscription = delivery.message, delivery.subscription
+        host = endpoint_host(subscription.get("url", ""))
+        log.info(
+            "webhook attempt",
+            extra={
+                "messageId": message["messageId"],
+                "subscriptionId": delivery.subscription_id,
+                "host": host,
+                "attempt": number,
+                "verdict": result.verdict,
+                "status": result.status,
+                "error": result.error,
+            },
+        )
+        if result.verdict == "delivered":
+            self.metrics.deliveries.labels(host).inc()
+            self._log_attempt(delivery, number, result)
+            delivery.finish()
+            return
+        self.metrics.failures.labels(host, _kind(result)).inc()
+        if result.verdict in ("retry", "deferred"):
+            if result.retry_after is not None and result.retry_after > self.policy.retry_after_max:
+                reason, error = records.RETRY_AFTER_TOO_LONG, f"Retry-After {result.retry_after:.0f}s; {result.error}"
+            else:
+                delay = self.policy.next_delay(number, result.retry_after)
+                if delay is not None:
+                    due = now_ms() + int(delay * 1000 + 0.999)
+                    self._log_attempt(delivery, number, result, due)
+                    await self._schedule(delivery, number, due, result)
+                    self.metrics.retries.labels(host).inc()
+                    delivery.finish()
+                    return
+                reason, error = records.RETRIES_EXHAUSTED, result.error
+        elif result.verdict == "gone":
+            await self.subs.disable(
+                delivery.store, delivery.subscription_id, f"endpoint answered 410 Gone ({result.error})"
+            )
+            reason, error = records.GONE, result.error
+        elif result.verdict == "refused":
+            reason, error = records.DESTINATION_REFUSED, result.error
+        else:
+            reason, error = records.NOT_RETRYABLE, result.error
+        self._log_attempt(delivery, number, result)
+        await self._dead_letter(
+            message, subscription, number, reason, result.status, error, delivery.source, delivery.finish
+        )
+
+    # -- writes -------------------------------------------------------------------------------
+    async def _schedule(self, delivery: Delivery, attempts: int, due: int, last: Attempt) -> None:
+        record = records.retry_record(delivery.message, delivery.subscription, attempts, due, last)
+        tier = tier_for(self.tiers, due - now_ms())
+        await self.producer.send_acked(
+            tier.topic.name, self.serde.encode("WebhookMessage", record), key=delivery.source.key
+        )
+
+    async def _hop(self, record: dict[str, Any], remaining: int, source: Source, finish: Finish) -> None:
+        tier = tier_for(self.tiers, remaining)
+        await self.producer.send_acked(tier.topic.name, self.serde.encode("WebhookMessage", record), key=source.key)
+        finish()
+
+    async def _dead_letter(
+        self,
+        message: dict[str, Any],
+        subscription: dict[str, Any] | None,
+        attempts: int,
+        reason: str,
+        status: int | None,
+        error: str | None,
+        source: Source,
+        finish: Finish,
+    ) -> None:
+        record = records.dead_letter_record(message, subscription, attempts, reason, status, error, now_ms())
+        host = endpoint_host((subscription or {}).get("url", ""))
+        headers = records.dead_letter_headers(reason, status, error, attempts, record.get("subscriptionId"), source)
+        await self.producer.send_acked(
+            self.topics.webhooks_dlq.name, self.serde.encode("WebhookMessage", record), key=source.key, headers=headers
+        )
+        self.metrics.dead_letters.labels(host, reason).inc()
+        log.warning(
+            "webhook dead-lettered",
+            extra={
+                "messageId": message.get("messageId"),
+                "reason": reason,
+                "subscriptionId": record.get("subscriptionId"),
+            },
+        )
+        finish()
+
+    async def _dead_letter_raw(self, value: bytes | None, source: Source, error: str, finish: Finish) -> None:
+        headers = records.dead_letter_headers(records.UNDECODABLE, None, error, 0, None, source)
+        await self.producer.send_acked(self.topics.webhooks_dlq.name, value, key=source.key, headers=headers)
+        self.metrics.dead_letters.labels("unknown", records.UNDECODABLE).inc()
+        finish()
+
+    def _log_attempt(self, delivery: Delivery, number: int, result: Attempt, next_due: int = 0) -> None:
+        record = records.attempt_record(delivery.message, delivery.subscription, number, result, now_ms(), next_due)
+        self.producer.send_nowait(
+            self.topics.webhooks_attempts.name,
+            self.serde.encode("WebhookMessage", record),
+            key=join_key(delivery.store, delivery.subscription_id),
+        )
+
+
+def _kind(result: Attempt) -> str:
+    if result.status is not None:
+        return f"{result.status // 100}xx" if result.status != 410 else "410"
+    if result.verdict in ("deferred", "refused"):
+        return result.verdict
+    return "timeout" if (result.error or "").startswith("timeout") else "connection"

@@ -1,0 +1,84 @@
+"""Per-subscription lanes: how deliveries wait for their turn without holding up anyone else.
+
+Every subscription (an "endpoint") has its own lane:
+
+- at most ``concurrency`` requests in flight to it (a semaphore), so a hanging endpoint ties up only
+  its own slots, never a shared pool or the consumer;
+- first attempts with the same order key (the Kafka key, ``storeCode:customerId``) run one after the
+  other, in the order they were consumed: per-(subscription, member) order while the endpoint is
+  healthy. A failed attempt goes to the delay topics and the next one starts at once: there is no
+  head-of-line blocking after a failure. Retries carry no order key;
+- at most ``backlog`` deliveries waiting or in flight: beyond it, the sender defers new ones to the
+  delay topics straight away (``overflow``) rather than letting a slow endpoint grow memory or hold
+  back the consumer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass, field
+
+from webhook_sender.breaker import CircuitBreaker
+
+
+@dataclass
+class Lane:
+    concurrency: int
+    backlog: int
+    breaker: CircuitBreaker
+    pending: int = 0
+    _semaphore: asyncio.Semaphore | None = None
+    _tails: dict[Hashable, asyncio.Future[None]] = field(default_factory=dict)
+
+    @property
+    def semaphore(self) -> asyncio.Semaphore:
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.concurrency)
+        return self._semaphore
+
+    @property
+    def full(self) -> bool:
+        return self.pending >= self.backlog
+
+    def submit(self, order_key: Hashable | None, work: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
+        """Run ``work`` after the previous delivery with the same order key, within the concurrency cap."""
+        loop = asyncio.get_running_loop()
+        previous = self._tails.get(order_key) if order_key is not None else None
+        mine: asyncio.Future[None] = loop.create_future()
+        if order_key is not None:
+            self._tails[order_key] = mine
+        self.pending += 1
+
+        async def run() -> None:
+            try:
+                if previous is not None:
+                    await asyncio.shield(previous)
+                async with self.semaphore:
+                    await work()
+            finally:
+                self.pending -= 1
+                mine.set_result(None)
+                if order_key is not None and self._tails.get(order_key) is mine:
+                    del self._tails[order_key]
+
+        return loop.create_task(run())
+
+
+class Lanes:
+    """One lane per subscription id, created on first use."""
+
+    def __init__(self, concurrency: int, backlog: int, breaker: Callable[[], CircuitBreaker]) -> None:
+        self._concurrency = concurrency
+        self._backlog = backlog
+        self._breaker = breaker
+        self._lanes: dict[str, Lane] = {}
+
+    def __getitem__(self, subscription_id: str) -> Lane:
+        lane = self._lanes.get(subscription_id)
+        if lane is None:
+            lane = self._lanes[subscription_id] = Lane(self._concurrency, self._backlog, self._breaker())
+        return lane
+
+    def items(self) -> list[tuple[str, Lane]]:
+        return list(self._lanes.items())

@@ -1,0 +1,187 @@
+"""The API's read side of webhook operations: the attempt log and an index of the dead-letter topic.
+
+One consumer thread (no group, no commits) reads ``loyalty.webhooks.attempts`` and
+``loyalty.webhooks.dlq`` from the start and keeps, in memory:
+
+- per subscription, its last ``webhook_attempt_log_size`` attempts (the topic's retention bounds how
+  far back a restart can rebuild them);
+- per store, an index of dead letters (partition, offset, messageId, subscription, reason, status,
+  error), at most ``DEAD_LETTERS_PER_STORE`` of the newest. The records themselves stay in Kafka and
+  are read back by offset when resent; a range resend reads the topic directly, so it covers dead
+  letters the index no longer holds.
+
+``sync`` waits until everything on the two topics at the time of the call has been read, so a GET
+shows every attempt and dead letter written before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from loyalty_stream.kafka import consumer as make_consumer
+from loyalty_stream.settings import Settings
+from loyalty_stream.topics import build_topics
+from schemas.serde import DecodeError, Serde
+
+log = logging.getLogger(__name__)
+DEAD_LETTERS_PER_STORE = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    partition: int
+    offset: int
+    record: dict[str, Any]  # the dead letter without its data
+
+
+def _standalone(settings: Settings, name: str) -> Consumer:
+    return make_consumer(settings, group=f"unused-{name}", **{"enable.partition.eof": False})
+
+
+class WebhookLedger:
+    def __init__(self, settings: Settings, serde: Serde) -> None:
+        self._settings = settings
+        self._serde = serde
+        topics = build_topics(settings)
+        self.attempts_topic = topics.webhooks_attempts.name
+        self.dlq_topic = topics.webhooks_dlq.name
+        self._attempts: dict[tuple[str, str], deque[dict[str, Any]]] = {}
+        self._dead: dict[str, OrderedDict[tuple[int, int], DeadLetter]] = {}
+        self._positions: dict[tuple[str, int], int] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- reading ------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="webhook-ledger", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._consume()
+            except Exception as exc:  # keep going across broker restarts
+                log.warning("webhook ledger restarting after error: %r", exc)
+                self._stop.wait(1.0)
+
+    def _consume(self) -> None:
+        consumer = _standalone(self._settings, "webhook-ledger")
+        try:
+            assignment = []
+            for topic in (self.attempts_topic, self.dlq_topic):
+                meta = consumer.list_topics(topic, timeout=10).topics[topic]
+                for partition in meta.partitions:
+                    start = self._positions.get((topic, partition)) or OFFSET_BEGINNING
+                    assignment.append(TopicPartition(topic, partition, start))
+            consumer.assign(assignment)
+            while not self._stop.is_set():
+                for msg in consumer.consume(500, 0.2):
+                    err = msg.error()
+                    if err is not None:
+                        if err.code() != KafkaError._PARTITION_EOF:
+                            log.warning("webhook ledger: %s", err)
+                        continue
+                    self._apply(msg.topic(), msg.partition(), msg.offset(), msg.value())
+        finally:
+            consumer.close()
+
+    def _apply(self, topic: str, partition: int, offset: int, value: bytes | None) -> None:
+        with self._lock:
+            self._positions[(topic, partition)] = offset + 1
+            try:
+                _name, record = self._serde.decode(value or b"", expect="WebhookMessage")
+            except DecodeError:
+                return  # an undecodable dead letter: no store to list it under
+            record.pop("data", None)
+            record.pop("subscriptionSnapshot", None)
+            if topic == self.attempts_topic:
+                key = (record["storeCode"], record.get("subscriptionId") or "")
+                log_ = self._attempts.get(key)
+                if log_ is None:
+                    log_ = self._attempts[key] = deque(maxlen=self._settings.webhook_attempt_log_size)
+                log_.append(record)
+            else:
+                index = self._dead.setdefault(record["storeCode"], OrderedDict())
+                index[(partition, offset)] = DeadLetter(partition, offset, record)
+                while len(index) > DEAD_LETTERS_PER_STORE:
+                    index.popitem(last=False)
+
+    # -- queries ------------------------------------------------------------------------------
+    def attempts(self, store: str, subscription_id: str) -> list[dict[str, Any]]:
+        """Newest first."""
+        with self._lock:
+            return list(reversed(self._attempts.get((store, subscription_id), ())))
+
+    def dead_letters(self, store: str) -> list[DeadLetter]:
+        """Newest first."""
+        with self._lock:
+            return list(reversed(self._dead.get(store, {}).values()))
+
+    def _ends(self) -> dict[tuple[str, int], int]:
+        consumer = _standalone(self._settings, "webhook-ledger-ends")
+        try:
+            ends = {}
+            for topic in (self.attempts_topic, self.dlq_topic):
+                meta = consumer.list_topics(topic, timeout=5).topics[topic]
+                for partition in meta.partitions:
+                    ends[(topic, partition)] = consumer.get_watermark_offsets(
+                        TopicPartition(topic, partition), timeout=5
+                    )[1]
+            return ends
+        finally:
+            consumer.close()
+
+    async def sync(self, timeout: float = 5.0) -> bool:
+        """Wait until the copy holds everything written before now; False at the deadline."""
+        ends = await asyncio.get_running_loop().run_in_executor(None, self._ends)
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if all(self._positions.get(tp, 0) >= end for tp, end in ends.items() if end > 0):
+                    return True
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.01)
+
+    # -- dead letters back from Kafka ---------------------------------------------------------
+    def read_dead_letters(
+        self, partition: int, start: int, end: int, timeout: float = 10.0
+    ) -> Iterator[tuple[int, bytes | None, bytes | None]]:
+        """(offset, key, value) of the DLQ partition's records in [start, end), up to its current end."""
+        consumer = _standalone(self._settings, "webhook-ledger-read")
+        try:
+            tp = TopicPartition(self.dlq_topic, partition)
+            low, high = consumer.get_watermark_offsets(tp, timeout=5)
+            end = min(end, high)
+            start = max(start, low)
+            if start >= end:
+                return
+            consumer.assign([TopicPartition(self.dlq_topic, partition, start)])
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                for msg in consumer.consume(500, 0.5):
+                    if msg.error() is not None:
+                        continue
+                    if msg.offset() >= end:
+                        return
+                    yield msg.offset(), msg.key(), msg.value()
+                    if msg.offset() + 1 >= end:
+                        return
+                    deadline = time.monotonic() + timeout
+        finally:
+            consumer.close()
