@@ -85,6 +85,47 @@ def _receive(_settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay(settings: Settings, args: argparse.Namespace) -> int:
+    import threading
+
+    from loyalty_stream.ops import lag_bar, prepare_replay
+    from processors.app import main
+
+    replay = prepare_replay(
+        settings, app_id=args.app_id, from_time=args.from_time, from_offset=args.from_offset, emit=args.emit
+    )
+    print(
+        f"replaying into processor app {replay.processor_app_id!r} (webhooks {'on' if args.emit else 'off'})",
+        file=sys.stderr,
+        flush=True,
+    )
+    stop = threading.Event()
+    threading.Thread(target=lag_bar, args=(replay, stop), daemon=True).start()
+    try:
+        from loyalty_stream.procs import free_port
+
+        main(replay.model_copy(update={"processor_web_port": args.web_port or free_port()}))
+    finally:
+        stop.set()
+    return 0
+
+
+def _dlq(settings: Settings, args: argparse.Namespace) -> int:
+    from loyalty_stream.ops import tail
+
+    tail(settings, args.which, from_beginning=args.from_beginning, limit=args.limit)
+    return 0
+
+
+def _inspect(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from loyalty_stream.ops import inspect
+
+    print(json.dumps(inspect(settings, args.store, args.what, args.id), indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="loyalty-stream", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -96,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
         "broker": (_broker, "fetch/start/stop the local Kafka broker"),
         "topics": (_topics, "create, check or list the topics"),
         "receive": (_receive, "print webhooks that arrive on a local port (for trying things out)"),
+        "replay": (_replay, "rebuild progress from the input topic in a fresh processor app (after a rule fix)"),
+        "dlq": (_dlq, "tail a dead-letter topic: events, unmatched or webhooks"),
+        "inspect": (_inspect, "show a member's progress or an event's outcome"),
     }
     for name, (handler, help_text) in commands.items():
         command = sub.add_parser(name, help=help_text)
@@ -105,6 +149,21 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--data-dir", help="default: $LOYALTY_DATA_DIR/kafka")
         elif name == "topics":
             command.add_argument("action", choices=["create", "check", "list"])
+        elif name == "replay":
+            start = command.add_mutually_exclusive_group()
+            start.add_argument("--from-time", help="ISO-8601 time to start from (broker timestamps)")
+            start.add_argument("--from-offset", default="earliest", help="an offset for every partition, or earliest")
+            command.add_argument("--app-id", help="processor app id (default: <app>-replay-<timestamp>)")
+            command.add_argument("--emit", action="store_true", help="send progress records and webhooks again")
+            command.add_argument("--web-port", type=int, default=0, help="replay worker's web port (default: a free one)")
+        elif name == "dlq":
+            command.add_argument("which", choices=["events", "unmatched", "webhooks"])
+            command.add_argument("--from-beginning", action="store_true")
+            command.add_argument("--limit", type=int, help="stop after this many records")
+        elif name == "inspect":
+            command.add_argument("what", choices=["member", "event"])
+            command.add_argument("id", help="customerId, email=…, phone=…, loyaltyCardNumber=…, or customEventId")
+            command.add_argument("--store", default="DEFAULT")
         elif name == "receive":
             command.add_argument("--port", type=int, default=9999)
         elif name == "processor":

@@ -149,6 +149,8 @@ class Settings(BaseSettings):
     parking_max_per_store: int = Field(10000, ge=1, description="Events of unknown members kept per store")
     parking_max_age_hours: float = Field(24.0, gt=0, description="How long an unknown member's event waits")
     parking_sweep_seconds: float = Field(60.0, gt=0, description="How often expired parked events are swept")
+    processor_emit_outputs: bool = Field(True, description="Send progress records and webhooks (replays: off)")
+    processor_claims: bool = Field(True, description="Run the member-claims agent (replays: off)")
     member_command_timeout_seconds: float = Field(10.0, gt=0, description="How long the API waits for a claim")
     sender_port: int = Field(8002, description="Webhook sender HTTP port (health, metrics)")
     sender_group: str = Field("loyalty-webhook-sender", description="Webhook sender consumer group")

@@ -125,7 +125,7 @@ def build_topics(settings: Settings) -> Topics:
             purpose="What became of each accepted event (counted, no effect + reason, parked, dead-lettered)",
         ),
         member_events=Topic(
-            p + "member-events",
+            f"{app}-member-events",  # per processor app: a replay (new app id) repartitions on its own topic
             n,
             compact=False,
             retention_ms=week,

@@ -60,7 +60,9 @@ class Processor:
     # -- wiring ---------------------------------------------------------------------------------
     def _build_app(self) -> faust.App:
         s, t = self.settings, self.topics
-        datadir = (s.data_dir / "processor").resolve()
+        # One RocksDB directory per worker: app id (a replay is another app) and web port (two workers of
+        # one app on one machine); a restarted worker finds its warm store again.
+        datadir = (s.data_dir / "processor" / f"{s.processor_app_id}-{s.processor_web_port}").resolve()
         datadir.mkdir(parents=True, exist_ok=True)
         app = faust.App(
             s.processor_app_id,
@@ -107,9 +109,10 @@ class Processor:
         )
         app.agent(self.input, name="intake", concurrency=1)(self._intake)
         app.agent(self.member_events, name="evaluate", concurrency=1)(self._evaluate)
-        app.agent(self.member_commands, name="claims", concurrency=1)(self._claims)
+        if s.processor_claims:  # a replay (loyalty-stream replay) leaves members to the live processor
+            app.agent(self.member_commands, name="claims", concurrency=1)(self._claims)
+            app.timer(interval=s.parking_sweep_seconds, on_leader=True)(self._tick)
         app.task(self._start_mirrors)
-        app.timer(interval=s.parking_sweep_seconds, on_leader=True)(self._tick)
         return app
 
     async def _start_mirrors(self) -> None:
@@ -304,6 +307,8 @@ class Processor:
         )
 
     async def _emit(self, key: bytes, outputs: tuple[WebhookOutput, ...]) -> None:
+        if not self.settings.processor_emit_outputs:
+            return  # a replay without --emit rebuilds state silently
         for output in outputs:
             if output.event_name == "MemberAchievementProgressWasChanged":
                 value = self.serde.encode("MemberAchievementProgressChanged", progress_record(output))

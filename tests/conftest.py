@@ -18,6 +18,7 @@ from loyalty_stream.procs import free_port
 from loyalty_stream.settings import Settings
 from tests.support.receiver import Receiver
 from tests.support.stack import Stack
+from tests.support.topics import close_all
 
 TEST_STORES = "DEFAULT:dev-key,OTHER:other-key:Europe/Warsaw"
 
@@ -33,6 +34,7 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
     )
     broker.start()
     yield broker
+    close_all()
     broker.stop()
 
 

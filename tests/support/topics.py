@@ -25,6 +25,15 @@ class Read:
     record: Any = None
 
 
+_OPEN: list[TopicReader] = []
+
+
+def close_all() -> None:
+    """Close readers tests left open (before the broker stops, so librdkafka does not retry forever)."""
+    while _OPEN:
+        _OPEN.pop().close()
+
+
 @dataclass
 class TopicReader:
     settings: Settings
@@ -42,6 +51,8 @@ class TopicReader:
             }
         )
         self._consumer.subscribe([self.topic])
+        self._closed = False
+        _OPEN.append(self)
 
     def poll(self) -> list[Read]:
         for msg in self._consumer.consume(500, 0.2):
@@ -67,7 +78,11 @@ class TopicReader:
         return self.records
 
     def close(self) -> None:
-        self._consumer.close()
+        if not self._closed:
+            self._closed = True
+            self._consumer.close()
+        if self in _OPEN:
+            _OPEN.remove(self)
 
 
 def produce(
