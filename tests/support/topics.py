@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable
@@ -61,10 +62,8 @@ class TopicReader:
             read = Read(
                 msg.key(), msg.value(), {k: v.decode() for k, v in msg.headers() or []}, msg.partition(), msg.offset()
             )
-            try:
+            with contextlib.suppress(DecodeError):
                 read.name, read.record = self._serde.decode(msg.value())
-            except DecodeError:
-                pass
             self.records.append(read)
         return self.records
 
