@@ -155,7 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
             start.add_argument("--from-offset", default="earliest", help="an offset for every partition, or earliest")
             command.add_argument("--app-id", help="processor app id (default: <app>-replay-<timestamp>)")
             command.add_argument("--emit", action="store_true", help="send progress records and webhooks again")
-            command.add_argument("--web-port", type=int, default=0, help="replay worker's web port (default: a free one)")
+            command.add_argument(
+                "--web-port", type=int, default=0, help="replay worker's web port (default: a free one)"
+            )
         elif name == "dlq":
             command.add_argument("which", choices=["events", "unmatched", "webhooks"])
             command.add_argument("--from-beginning", action="store_true")
