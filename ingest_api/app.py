@@ -15,7 +15,18 @@ from ingest_api.claims import MemberCommands
 from ingest_api.deps import Runtime
 from ingest_api.errors import ApiError, BadRequest, FieldProblem, NotFound
 from ingest_api.producer import AckedProducer
-from ingest_api.routes import achievements, custom_events, health, members, schemas, webhook_ops, webhooks
+from ingest_api.routes import (
+    achievements,
+    batch,
+    custom_event_reads,
+    custom_events,
+    health,
+    member_reads,
+    members,
+    schemas,
+    webhook_ops,
+    webhooks,
+)
 from loyalty_stream.controlplane import ControlPlane
 from loyalty_stream.members import MemberDirectory
 from loyalty_stream.settings import Settings
@@ -69,8 +80,8 @@ def create_app(settings: Settings) -> FastAPI:
     runtime = Runtime(
         settings=settings,
         serde=serde,
-        topics=build_topics(settings),
-        producer=AckedProducer(settings),
+        topics=topics,
+        producer=producer,
         control=ControlPlane(settings, serde),
         members=MemberDirectory(settings, serde),
         member_commands=MemberCommands(settings, serde, topics, producer),
@@ -82,9 +93,11 @@ def create_app(settings: Settings) -> FastAPI:
         runtime.control.start()
         runtime.members.start()
         runtime.member_commands.start()
+        runtime.views.start()
         try:
             yield
         finally:
+            runtime.views.stop()
             runtime.member_commands.stop()
             runtime.members.stop()
             runtime.control.stop()
@@ -98,7 +111,10 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.runtime = runtime
     _install_error_handlers(app)
-    for module in (custom_events, schemas, achievements, members, webhooks, webhook_ops, health):
+    # custom_event_reads after schemas and batch: its /customEvent/{customEvent} must not shadow theirs
+    for module in (custom_events, batch, schemas, achievements, members, member_reads, custom_event_reads):
+        app.include_router(module.router)
+    for module in (webhooks, webhook_ops, health):
         app.include_router(module.router)
     return app
 

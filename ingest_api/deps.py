@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request
@@ -11,6 +12,8 @@ from fastapi import Depends, Header, Path, Request
 from ingest_api.claims import MemberCommands
 from ingest_api.errors import Forbidden, NotAuthenticated, NotFound
 from ingest_api.producer import AckedProducer
+from ingest_api.views import ReadModels
+from loyalty_stream.catalog import AchievementCatalog
 from loyalty_stream.controlplane import ControlPlane
 from loyalty_stream.members import MemberDirectory
 from loyalty_stream.settings import Settings, Store
@@ -30,6 +33,16 @@ class Runtime:
     members: MemberDirectory
     member_commands: MemberCommands
     written: dict[str, int] = field(default_factory=dict)  # control topic → next offset after our last write
+
+    @cached_property
+    def catalog(self) -> AchievementCatalog:
+        """The control plane's achievements, parsed (cached until the control plane changes)."""
+        return AchievementCatalog(self.control)
+
+    @cached_property
+    def views(self) -> ReadModels:
+        """Event outcomes and members' progress, materialised from the processor's topics."""
+        return ReadModels(self.settings, self.serde, self.topics)
 
     def note_write(self, topic: str, offset: int) -> None:
         self.written[topic] = max(self.written.get(topic, 0), offset + 1)

@@ -144,6 +144,9 @@ class Settings(BaseSettings):
 
     # Services
     produce_timeout_seconds: float = Field(10.0, description="How long the API waits for a broker ack")
+    api_batch_max_events: int = Field(1000, ge=1, description="Events per POST /customEvent/batch")
+    api_batch_max_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="Body bytes per batch (more: 413)")
+    api_read_model_cache_mb: int = Field(64, ge=8, description="RocksDB block cache of the API's read models")
     processor_app_id: str = Field("loyalty-processor", description="Faust app id / consumer group")
     processor_web_port: int = Field(6066, description="Processor HTTP port (health, metrics, state views)")
     parking_max_per_store: int = Field(10000, ge=1, description="Events of unknown members kept per store")

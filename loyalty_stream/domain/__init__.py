@@ -38,7 +38,7 @@ from .member import (
     prune,
 )
 from .parsing import parse_achievement
-from .views import achievement_view, member_achievements_view
+from .views import achievement_view, achievement_webhook_data, member_achievements_view
 
 __all__ = [
     "ACHIEVEMENTS_PROCESSED",
@@ -62,6 +62,7 @@ __all__ = [
     "Rule",
     "WebhookOutput",
     "achievement_view",
+    "achievement_webhook_data",
     "custom_event_id",
     "member_achievements_view",
     "message_id",

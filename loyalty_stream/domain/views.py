@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 from .achievement import Achievement, Limit, Rule
 from .member import MemberState
-from .numbers import to_text
+from .numbers import to_json, to_text
 from .progress import AchievementProgress
-from .webhooks import limit_reached, rule_progress
+from .webhooks import limit_reached, rule_progress, webhook_translations
 
 
 def _limit_view(limit: Limit | None) -> dict[str, Any] | None:
@@ -125,3 +125,63 @@ def member_achievements_view(
             }
         )
     return items
+
+
+def _strings(data: Any) -> list[str]:
+    """Condition data as the webhook schema wants it: a list of strings."""
+    if data is None:
+        return []
+    if isinstance(data, Mapping):
+        return [_text_of(data[k]) for k in ("from", "to") if k in data]
+    if isinstance(data, list):
+        return [_text_of(x) for x in data]
+    return [_text_of(data)]
+
+
+def _text_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return _text(value)
+
+
+def _webhook_rule(rule: Rule, normal: Mapping[str, Any]) -> dict[str, Any]:
+    period: dict[str, Any] = {"type": rule.period.type, "consecutive": rule.period.consecutive}
+    if rule.period.type == "last_day":
+        period["value"] = rule.period.value
+    complete: dict[str, Any] = {"periodGoal": to_json(rule.complete_rule.period_goal), "period": period}
+    if rule.complete_rule.unique_attribute is not None:
+        complete["uniqueAttribute"] = rule.complete_rule.unique_attribute
+    out: dict[str, Any] = {
+        "achievementRuleId": rule.rule_id,
+        "trigger": rule.trigger,
+        "type": rule.type,
+        "completeRule": complete,
+        "conditions": [
+            {"attribute": c.attribute, "operator": c.operator, "data": _strings(c.data)} for c in rule.conditions
+        ],
+        "aggregation": dict(normal["aggregation"]),
+        "limit": _limit_view(rule.limit) or {},
+        "translations": dict(rule.webhook_translations),
+    }
+    if rule.event is not None:
+        out["event"] = rule.event
+    return out
+
+
+def achievement_webhook_data(a: Achievement) -> dict[str, Any]:
+    """`data` of AchievementCreated / AchievementUpdated: `{"achievement": WebhookAchievement}`.
+
+    Unlike GET, periodGoal is a number here (an integer when whole), condition data is a list of
+    strings, every rule carries a `limit` (`{}` when none) and translations keep only en and pl.
+    """
+    out: dict[str, Any] = {
+        "achievementId": a.achievement_id,
+        "active": a.active,
+        "activity": _activity_view(a),
+        "translations": webhook_translations(a.translations),
+        "rules": [_webhook_rule(r, n) for r, n in zip(a.rules, a.definition["rules"], strict=True)],
+    }
+    limit = _limit_view(a.limit)
+    if limit is not None:
+        out["limit"] = limit
+    return {"achievement": out}

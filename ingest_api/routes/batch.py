@@ -1,0 +1,145 @@
+"""POST /api/{storeCode}/customEvent/batch: many events in one request, each treated like POST /customEvent.
+
+Ours, not Open Loyalty's. The body ``{"events": [event, …]}`` holds 1..``LOYALTY_API_BATCH_MAX_EVENTS``
+events of the single endpoint's ``event`` shape and at most ``LOYALTY_API_BATCH_MAX_BYTES`` bytes (more:
+413, checked while the body streams in). Every event is validated on its own; the valid ones are all
+produced at once and their acknowledgements awaited together. The answer is 200 whenever the request
+itself is well-formed, with one result per event in request order: ``{"customEventId"}`` once the broker
+acknowledged it, or ``{"errors": [...]}`` in Open Loyalty's error-item shape with paths from the request
+root (``events[3].body.minutes``). An event whose write was not acknowledged gets one error with code
+``"503"``: retry it (with its ``eventId`` that is always safe), and the answer carries ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from ingest_api.bodies import CustomEventBatchRequest, CustomEventBatchResponse
+from ingest_api.deps import Runtime, RuntimeDep, StoreDep
+from ingest_api.errors import BadRequest, BrokerUnavailable, FieldProblem, PayloadTooLarge, bad_request
+from ingest_api.intake import event_problems, event_record
+from ingest_api.models import EventIn
+from ingest_api.responses import ERRORS
+from loyalty_stream.settings import Store
+
+router = APIRouter(tags=["Custom Event"])
+PATH = "/api/{storeCode}/customEvent/batch"
+
+
+def _inline(schema: Any, defs: dict[str, Any]) -> Any:
+    """A JSON schema with its local ``$defs`` references inlined (for ``openapi_extra``, which has no $defs)."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline(v, defs) for k, v in schema.items() if k != "$defs"}
+    if isinstance(schema, list):
+        return [_inline(v, defs) for v in schema]
+    return schema
+
+
+def _body_schema() -> dict[str, Any]:
+    event = EventIn.model_json_schema()
+    body = CustomEventBatchRequest.model_json_schema()
+    body["properties"]["events"]["items"] = _inline(event, event.get("$defs", {}))
+    body["properties"]["events"]["maxItems"] = 1000
+    return body
+
+
+_BODY_SCHEMA = _body_schema()
+
+
+def _path(prefix: str, loc: tuple[Any, ...]) -> str:
+    out = prefix
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _model_problems(prefix: str, exc: ValidationError) -> list[FieldProblem]:
+    return [
+        FieldProblem(_path(prefix, tuple(e.get("loc", ()))), str(e.get("msg", "Invalid value.")), str(e.get("type")))
+        for e in exc.errors()
+    ]
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to exceed ``limit`` (declared or streamed)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"Request body too large: the limit is {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"Request body too large: the limit is {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _request(raw: bytes, max_events: int) -> CustomEventBatchRequest:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise bad_request("body", "The request body is not valid JSON.", "invalid_json") from None
+    try:
+        batch = CustomEventBatchRequest.model_validate(data)
+    except ValidationError as exc:
+        problems = _model_problems("", exc) if isinstance(data, dict) else [FieldProblem("events", "Field required")]
+        raise BadRequest(problems) from None
+    if not 1 <= len(batch.events) <= max_events:
+        raise bad_request("events", f"A batch holds 1 to {max_events} events.", "count")
+    return batch
+
+
+def _validate(store: Store, runtime: Runtime, raw: Any, index: int, now: datetime) -> EventIn | list[FieldProblem]:
+    prefix = f"events[{index}]"
+    try:
+        event = EventIn.model_validate(raw)
+    except ValidationError as exc:
+        return _model_problems(prefix, exc)
+    return event_problems(store, event, runtime.control, now, prefix=prefix) or event
+
+
+@router.post(
+    PATH,
+    response_model=CustomEventBatchResponse,
+    responses=ERRORS,
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _BODY_SCHEMA}}}},
+)
+async def post_batch(request: Request, store: StoreDep, runtime: RuntimeDep) -> JSONResponse:
+    settings = runtime.settings
+    batch = _request(await _read_body(request, settings.api_batch_max_bytes), settings.api_batch_max_events)
+    now = datetime.now(UTC)
+    offsets = runtime.control_offsets()
+    results: list[dict[str, Any]] = [{} for _ in batch.events]
+    sends: dict[int, Any] = {}
+    for index, raw in enumerate(batch.events):
+        checked = _validate(store, runtime, raw, index, now)
+        if isinstance(checked, list):
+            results[index] = {"errors": [p.body() for p in checked]}
+            continue
+        key, record = event_record(store, checked, offsets, now)
+        value = runtime.serde.encode("CustomEvent", record)
+        results[index] = {"customEventId": record["customEventId"]}
+        # Tasks start in creation order, so events of one key are enqueued in request order.
+        sends[index] = asyncio.ensure_future(runtime.producer.send(runtime.topics.custom_events.name, value, key=key))
+    retry_after: int | None = None
+    if sends:
+        outcomes = await asyncio.gather(*sends.values(), return_exceptions=True)
+        for index, outcome in zip(sends, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                if not isinstance(outcome, BrokerUnavailable):
+                    raise outcome
+                retry_after = max(retry_after or 0, outcome.retry_after or 1)
+                problem = FieldProblem(f"events[{index}]", outcome.message, "503")
+                results[index] = {"errors": [problem.body()]}
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return JSONResponse({"items": results}, headers=headers)
