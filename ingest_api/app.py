@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from ingest_api import metrics
 from ingest_api.claims import MemberCommands
 from ingest_api.deps import Runtime
 from ingest_api.errors import ApiError, BadRequest, FieldProblem, NotFound
@@ -111,6 +112,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.runtime = runtime
     _install_error_handlers(app)
+    metrics.install(app)
     # custom_event_reads after schemas and batch: its /customEvent/{customEvent} must not shadow theirs
     for module in (custom_events, batch, schemas, achievements, members, member_reads, custom_event_reads):
         app.include_router(module.router)

@@ -32,6 +32,7 @@ from loyalty_stream.keys import join_key, split_key
 from loyalty_stream.members import MEMBER_IDENTIFIERS, MemberDirectory
 from loyalty_stream.settings import Settings, Store
 from loyalty_stream.topics import build_topics
+from processors import metrics
 from processors.catalog import AchievementCatalog
 from processors.claims import decide
 from processors.intake import Admitted, Rejected, admit, decode
@@ -113,6 +114,7 @@ class Processor:
             app.agent(self.member_commands, name="claims", concurrency=1)(self._claims)
             app.timer(interval=s.parking_sweep_seconds, on_leader=True)(self._tick)
         app.task(self._start_mirrors)
+        metrics.install_pages(app, ready=lambda: self.control.mirror.caught_up and self.members.mirror.caught_up)
         return app
 
     async def _start_mirrors(self) -> None:
@@ -151,6 +153,7 @@ class Processor:
         await (self.unmatched if unmatched else self.dlq).send(key=msg.key, value=msg.value, headers=headers)
 
     async def _outcome(self, record: dict[str, Any], status: str, **fields: Any) -> None:
+        metrics.OUTCOMES.labels(record["storeCode"], status, fields.get("reason") or "").inc()
         value = outcome_record(record, status, decided_at=iso_utc(), **fields)
         key = join_key(record["storeCode"], record["customEventId"])
         await self.outcomes.send(key=key, value=self.serde.encode("CustomEventOutcome", value))
@@ -163,13 +166,15 @@ class Processor:
         await self._ready()
         async for event in stream.events():
             msg = event.message
-            decoded = decode(self.serde, msg.value)
-            if isinstance(decoded, Rejected):
-                await self._dead_letter(msg, decoded.reason, decoded.message)
-            elif decoded[0] == "ProcessorSignal":
-                await self._on_signal(msg, decoded[1])
-            else:
-                await self._on_event(msg, decoded[1])
+            with metrics.PROCESSING.labels("intake").time():
+                decoded = decode(self.serde, msg.value)
+                if isinstance(decoded, Rejected):
+                    await self._dead_letter(msg, decoded.reason, decoded.message)
+                elif decoded[0] == "ProcessorSignal":
+                    await self._on_signal(msg, decoded[1])
+                else:
+                    metrics.EVENTS_IN.labels(msg.topic, str(decoded[1].get("storeCode"))).inc()
+                    await self._on_event(msg, decoded[1])
 
     async def _hold_for_control_plane(self, offsets: dict[str, int]) -> None:
         names = {t.name for t in self.topics.control_plane}
@@ -256,31 +261,36 @@ class Processor:
     async def _evaluate(self, stream: Any) -> None:
         await self._ready()
         async for event in stream.events():
-            msg = event.message
-            parts = split_key(msg.key)
-            store = self.settings.store_map.get(parts[0]) if parts else None
-            try:
-                name, record = self.serde.decode(msg.value)
-            except DecodeError as exc:
-                await self._dead_letter(msg, exc.reason, str(exc))
-                continue
-            if parts is None or store is None:
-                await self._dead_letter(msg, "unknown_store", "member-events record without a known store key")
-            elif name == "ProcessorSignal":
-                if record["kind"] == "member_deleted":
-                    self.states.delete(msg.key)
-            else:
-                await self._apply(msg.key, store, parts[1], record)
+            with metrics.PROCESSING.labels("evaluate").time():
+                await self._evaluate_one(event.message)
+
+    async def _evaluate_one(self, msg: Any) -> None:
+        parts = split_key(msg.key)
+        store = self.settings.store_map.get(parts[0]) if parts else None
+        try:
+            name, record = self.serde.decode(msg.value)
+        except DecodeError as exc:
+            await self._dead_letter(msg, exc.reason, str(exc))
+            return
+        if parts is None or store is None:
+            await self._dead_letter(msg, "unknown_store", "member-events record without a known store key")
+        elif name == "ProcessorSignal":
+            if record["kind"] == "member_deleted":
+                self.states.delete(msg.key)
+        else:
+            await self._apply(msg.key, store, parts[1], record)
 
     async def _apply(self, key: bytes, store: Store, customer_id: str, record: dict[str, Any]) -> None:
         now = datetime.now(UTC)
+        created_at = _created_at(record.get("createdAt"), now)
+        metrics.EVENT_AGE.observe(max(0.0, (now - created_at).total_seconds()))
         domain_event = Event(
             custom_event_id=record["customEventId"],
             event_id=record.get("eventId"),
             type=record["type"],
             event_date=parse_event_date(record["eventDate"], store.tz),
             body=orjson.loads(record["body"]),
-            created_at=_created_at(record.get("createdAt"), now),
+            created_at=created_at,
         )
         state, old_progress, old_applied = self.states.load(key)
         result = process_event(
@@ -313,7 +323,9 @@ class Processor:
             if output.event_name == "MemberAchievementProgressWasChanged":
                 value = self.serde.encode("MemberAchievementProgressChanged", progress_record(output))
                 await self.progress_out.send(key=key, value=value)
+                metrics.EVENTS_OUT.labels(self.progress_out.get_topic_name(), output.store_code).inc()
             await self.webhooks_out.send(key=key, value=self.serde.encode("WebhookMessage", webhook_record(output)))
+            metrics.EVENTS_OUT.labels(self.webhooks_out.get_topic_name(), output.store_code).inc()
 
     # -- claims: members' identifiers, one store at a time -------------------------------------------
     async def _catch_up_members(self) -> None:

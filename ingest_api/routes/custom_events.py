@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from ingest_api.deps import RuntimeDep, StoreDep
 from ingest_api.errors import BadRequest
 from ingest_api.intake import event_problems, event_record
+from ingest_api.metrics import EVENTS_ACCEPTED
 from ingest_api.models import CustomEventCreated, CustomEventRequest
 from ingest_api.responses import ERRORS
 
@@ -24,4 +25,5 @@ async def post_custom_event(body: CustomEventRequest, store: StoreDep, runtime: 
     key, record = event_record(store, body.event, runtime.control_offsets(), now)
     value = runtime.serde.encode("CustomEvent", record)
     await runtime.producer.send(runtime.topics.custom_events.name, value, key=key)
+    EVENTS_ACCEPTED.labels(store.code).inc()
     return CustomEventCreated(customEventId=record["customEventId"])

@@ -1,0 +1,73 @@
+"""Every service answers /health, /ready and /metrics, and the metrics move under the getting-started flow."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import httpx
+
+from loyalty_stream.procs import wait_until
+from tests.support.flows import getting_started, login_event, post
+from tests.support.topics import produce
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_health_ready_and_metrics_move(stack, receiver) -> None:
+    s = stack()
+    settings = s.settings
+    processor = f"http://127.0.0.1:{settings.processor_web_port}"
+    sender = f"http://127.0.0.1:{settings.sender_port}"
+    with httpx.Client(base_url=s.api, timeout=30) as client:
+        getting_started(client, receiver.url())
+        post(client, "/api/DEFAULT/customEvent", login_event(event_id="ops-1"))
+        receiver.wait_for(lambda r: len(r) >= 1)
+        for base in (s.api, processor, sender):
+            assert httpx.get(f"{base}/health", timeout=5).status_code == 200
+        wait_until(lambda: client.get("/ready").status_code == 200, timeout=60, what="API ready")
+        assert httpx.get(f"{processor}/ready", timeout=5).status_code == 200
+
+        api_metrics = client.get("/metrics").text
+        assert _metric(api_metrics, "loyalty_api_events_accepted_total", store="DEFAULT") >= 1
+        assert (
+            _metric(api_metrics, "loyalty_api_requests_total", route="/api/{storeCode}/customEvent", status="200") >= 1
+        )
+
+    def processor_counted() -> bool:
+        text = httpx.get(f"{processor}/metrics", timeout=5).text
+        return _metric(text, "loyalty_event_outcomes_total", status="counted") >= 1 and "loyalty_consumer_lag" in text
+
+    wait_until(processor_counted, timeout=30, what="processor metrics")
+    sender_text = httpx.get(f"{sender}/metrics", timeout=5).text
+    assert "loyalty_webhook" in sender_text
+
+    # a malformed record shows up in the DLQ tail and the dead-letter counter
+    produce(settings, settings.topic_prefix + "custom-events", b"\x07not a record", key=b"ops-bad")
+    tail = subprocess.run(
+        [sys.executable, "-m", "loyalty_stream.cli", "dlq", "events", "--from-beginning", "--limit", "1"],
+        env=s.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert tail.returncode == 0, tail.stderr
+    assert "unknown_framing" in tail.stdout and "key=ops-bad" in tail.stdout
+    wait_until(
+        lambda: (
+            _metric(
+                httpx.get(f"{processor}/metrics", timeout=5).text,
+                "loyalty_dead_letters_total",
+                reason="unknown_framing",
+            )
+            >= 1
+        ),
+        timeout=30,
+        what="dead-letter counter",
+    )
