@@ -141,6 +141,8 @@ class Processor:
             "loyalty-source-partition": str(msg.partition).encode(),
             "loyalty-source-offset": str(msg.offset).encode(),
         }
+        if not unmatched:
+            metrics.DEAD_LETTERS.labels(reason).inc()
         log.info(
             "%s %s/%s@%s: %s",
             "unmatched" if unmatched else "dead-lettered",
