@@ -99,7 +99,11 @@ def listed(client: httpx.Client, **params: Any) -> list[str]:
 
 
 def wait_listed(client: httpx.Client, ids: set[str], **params: Any) -> None:
-    wait_until(lambda: ids <= set(listed(client, _itemsOnPage=50, **params)), timeout=30, what="outcomes listed")
+    def present() -> bool:  # 503 while the read model loads after the API started
+        response = client.get("/api/DEFAULT/customEvent", params={"_itemsOnPage": 50, **params}, headers=AUTH)
+        return response.status_code == 200 and ids <= {i["customEventId"] for i in response.json()["items"]}
+
+    wait_until(present, timeout=30, what="outcomes listed")
 
 
 def test_get_one_event_with_its_outcome(api) -> None:
