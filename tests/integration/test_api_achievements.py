@@ -244,3 +244,22 @@ def test_auth(api, method: str, path: str) -> None:
     assert client.request(method.upper(), path, json={}, headers={"X-AUTH-TOKEN": "wrong"}).status_code == 401
     forbidden = client.request(method.upper(), path, json={}, headers={"X-AUTH-TOKEN": "other-key"})
     assert forbidden.status_code == 403 and forbidden.json() == {"code": 403, "message": "Forbidden."}
+
+
+def test_the_sender_delivers_achievement_webhooks_to_subscribers(stack, receiver) -> None:
+    s = stack("api", "sender")
+    with httpx.Client(base_url=s.api, timeout=30) as client:
+        for event_name in ("AchievementCreated", "AchievementUpdated"):
+            subscription = {"webhookSubscription": {"eventName": event_name, "url": receiver.url()}}
+            post(client, "/api/DEFAULT/webhook/subscription", subscription)
+        achievement_id = create(client, "delivered")
+        client.patch(
+            f"/api/DEFAULT/achievement/{achievement_id}", json={"achievement": {"active": False}}, headers=AUTH
+        )
+    received = receiver.wait_for(lambda r: len(r) >= 2, timeout=60)
+    bodies = sorted((r.json() for r in received), key=lambda b: b["createdAt"])
+    assert [b["eventName"] for b in bodies] == ["AchievementCreated", "AchievementUpdated"]
+    for body in bodies:
+        assert webhook_errors(body["eventName"], body) == []
+        assert body["data"]["achievement"]["achievementId"] == achievement_id
+    assert bodies[1]["data"]["achievement"]["active"] is False
