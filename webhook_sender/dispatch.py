@@ -23,7 +23,7 @@ from schemas.serde import Serde
 from webhook_sender import records
 from webhook_sender.breaker import CircuitBreaker
 from webhook_sender.delivery import Attempt, attempt, endpoint_host
-from webhook_sender.lanes import Lanes
+from webhook_sender.lanes import Lane, Lanes
 from webhook_sender.metrics import SenderMetrics
 from webhook_sender.producing import AsyncProducer
 from webhook_sender.records import Source
@@ -97,6 +97,9 @@ class Dispatcher:
             lambda: CircuitBreaker(settings.webhook_breaker_failures, settings.webhook_breaker_cooldown_seconds),
         )
         self.tasks: set[asyncio.Task[Any]] = set()
+        metrics.circuits_open.set_function(
+            lambda: sum(1 for _, lane in self.lanes.items() if lane.breaker.state != "closed")
+        )
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -152,8 +155,12 @@ class Dispatcher:
     def dead_letter_undecodable(self, value: bytes | None, source: Source, error: str, finish: Finish) -> None:
         self._spawn(self._dead_letter_raw(value, source, error, finish))
 
+    def lane(self, delivery: Delivery) -> Lane:
+        """One lane per subscription and URL: a changed URL starts with a closed circuit."""
+        return self.lanes[f"{delivery.subscription_id} {delivery.subscription.get('url', '')}"]
+
     def submit(self, delivery: Delivery) -> None:
-        lane = self.lanes[delivery.subscription_id]
+        lane = self.lane(delivery)
         if lane.full:  # the endpoint cannot keep up: wait on the delay topics, not in memory
             skipped = Attempt("deferred", None, "endpoint backlog full")
             self._spawn(self._guarded(delivery, self._conclude(delivery, skipped)))
@@ -189,8 +196,7 @@ class Dispatcher:
                 delivery.finish,
             )
             return
-        lane = self.lanes[delivery.subscription_id]
-        breaker = lane.breaker
+        breaker = self.lane(delivery).breaker
         if not breaker.allow():
             result = Attempt("deferred", None, f"circuit open after {breaker.failures} failures: {breaker.last_error}")
         else:
@@ -208,14 +214,14 @@ class Dispatcher:
                 self.metrics.in_flight.dec()
             breaker.record(result.verdict != "retry", result.error)
             self.metrics.latency.labels(host).observe(result.seconds)
-        self.metrics.circuits_open.set(sum(1 for _, lane in self.lanes.items() if lane.breaker.state != "closed"))
         await self._conclude(delivery, result)
 
     async def _conclude(self, delivery: Delivery, result: Attempt) -> None:
         number = delivery.attempts + 1
         message, subscription = delivery.message, delivery.subscription
         host = endpoint_host(subscription.get("url", ""))
-        log.info(
+        log.log(
+            logging.DEBUG if result.verdict == "delivered" else logging.INFO,
             "webhook attempt",
             extra={
                 "messageId": message["messageId"],
@@ -308,7 +314,8 @@ class Dispatcher:
         finish()
 
     def _log_attempt(self, delivery: Delivery, number: int, result: Attempt, next_due: int = 0) -> None:
-        record = records.attempt_record(delivery.message, delivery.subscription, number, result, now_ms(), next_due)
+        started = now_ms() - int(result.seconds * 1000)
+        record = records.attempt_record(delivery.message, delivery.subscription, number, result, started, next_due)
         self.producer.send_nowait(
             self.topics.webhooks_attempts.name,
             self.serde.encode("WebhookMessage", record),

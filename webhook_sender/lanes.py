@@ -1,6 +1,6 @@
 """Per-subscription lanes: how deliveries wait for their turn without holding up anyone else.
 
-Every subscription (an "endpoint") has its own lane:
+Every subscription (an "endpoint": its id and current URL) has its own lane:
 
 - at most ``concurrency`` requests in flight to it (a semaphore), so a hanging endpoint ties up only
   its own slots, never a shared pool or the consumer;
@@ -66,7 +66,7 @@ class Lane:
 
 
 class Lanes:
-    """One lane per subscription id, created on first use."""
+    """One lane per key (the sender uses subscription id and URL), created on first use."""
 
     def __init__(self, concurrency: int, backlog: int, breaker: Callable[[], CircuitBreaker]) -> None:
         self._concurrency = concurrency
@@ -74,10 +74,10 @@ class Lanes:
         self._breaker = breaker
         self._lanes: dict[str, Lane] = {}
 
-    def __getitem__(self, subscription_id: str) -> Lane:
-        lane = self._lanes.get(subscription_id)
+    def __getitem__(self, key: str) -> Lane:
+        lane = self._lanes.get(key)
         if lane is None:
-            lane = self._lanes[subscription_id] = Lane(self._concurrency, self._backlog, self._breaker())
+            lane = self._lanes[key] = Lane(self._concurrency, self._backlog, self._breaker())
         return lane
 
     def items(self) -> list[tuple[str, Lane]]:

@@ -106,10 +106,10 @@ class Sender:
                 await self._dispatch(batch)
         finally:
             self.ready = False
+            self.delays.close()  # waiting retries stay uncommitted: the next owner reads them again
             await self._drain()
             with contextlib.suppress(Exception):
                 await loop.run_in_executor(self._thread, self._close_consumer)
-            self.delays.close()
             self.producer.close()
             self.control.stop()
             await health.stop()
