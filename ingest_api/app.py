@@ -78,14 +78,15 @@ def create_app(settings: Settings) -> FastAPI:
     serde = Serde(settings.schema_registry_url)
     topics = build_topics(settings)
     producer = AckedProducer(settings)
+    member_directory = MemberDirectory(settings, serde)
     runtime = Runtime(
         settings=settings,
         serde=serde,
         topics=topics,
         producer=producer,
         control=ControlPlane(settings, serde),
-        members=MemberDirectory(settings, serde),
-        member_commands=MemberCommands(settings, serde, topics, producer),
+        members=member_directory,
+        member_commands=MemberCommands(settings, serde, topics, producer, member_directory),
     )
 
     @asynccontextmanager

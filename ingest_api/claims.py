@@ -18,6 +18,7 @@ from ingest_api.errors import BrokerUnavailable
 from ingest_api.producer import AckedProducer
 from loyalty_stream.clock import iso_utc
 from loyalty_stream.kafka import consumer
+from loyalty_stream.members import MemberDirectory
 from loyalty_stream.settings import Settings
 from loyalty_stream.topics import Topics
 from schemas.serde import DecodeError, Serde
@@ -26,8 +27,11 @@ log = logging.getLogger(__name__)
 
 
 class MemberCommands:
-    def __init__(self, settings: Settings, serde: Serde, topics: Topics, producer: AckedProducer) -> None:
+    def __init__(
+        self, settings: Settings, serde: Serde, topics: Topics, producer: AckedProducer, members: MemberDirectory
+    ) -> None:
         self._settings = settings
+        self._members = members
         self._serde = serde
         self._topics = topics
         self._producer = producer
@@ -100,8 +104,13 @@ class MemberCommands:
             await self._producer.send(
                 self._topics.member_commands.name, self._serde.encode("MemberCommand", command), key=store.encode()
             )
-            return await asyncio.wait_for(future, timeout)
+            reply = await asyncio.wait_for(future, timeout)
         except TimeoutError as exc:
             raise BrokerUnavailable("the processor did not confirm the member change in time") from exc
         finally:
             self._pending.pop(request_id, None)
+        if reply["accepted"] and reply.get("membersOffset", -1) >= 0:
+            # Read-your-writes: answer once this instance's copy of the members topic has the change.
+            where = {(self._topics.members.name, reply["membersPartition"]): reply["membersOffset"] + 1}
+            await self._members.mirror.wait_async(where, timeout)
+        return reply

@@ -366,11 +366,12 @@ class Processor:
         else:
             await self._catch_up_members()
             decision = decide(command, self.members.index)
+        where = None
         if decision.accepted:
             if not decision.unchanged:
                 value = None if decision.member is None else self.serde.encode("Member", decision.member)
                 written = await self.members_out.send(key=join_key(store, customer_id), value=value)
-                await written  # on the members topic before anyone is told
+                where = await written  # on the members topic before anyone is told
                 self.members.index.apply(store, customer_id, decision.member)
                 if op == "register":
                     message = customer_registered(store, decision.member or {})
@@ -379,6 +380,8 @@ class Processor:
                     )
             await self._signal_member(store, customer_id, decision.member, decision.previous)
         reply = {
+            "membersPartition": where.partition if where is not None else -1,
+            "membersOffset": where.offset if where is not None else -1,
             "requestId": command["requestId"],
             "storeCode": store,
             "customerId": customer_id,

@@ -36,6 +36,8 @@ def _readiness(runtime: Any) -> dict[str, Any]:
     except (TopicMismatch, Exception) as exc:
         checks["topics"] = str(exc)
     checks["controlPlane"] = "ok" if runtime.control.mirror.caught_up else "catching up"
+    checks["members"] = "ok" if runtime.members.mirror.caught_up else "catching up"
+    checks["readModels"] = "ok" if runtime.views.caught_up else "catching up"
     checks["processor"] = "ok" if group_is_active(client, settings.processor_app_id) else "no active worker"
     checks["sender"] = "ok" if group_is_active(client, settings.sender_group) else "no active sender"
     return checks
