@@ -430,5 +430,6 @@ def main(settings: Settings | None = None, argv: list[str] | None = None) -> Non
     settings = settings or Settings()
     configure_logging(settings, service="processor")
     processor = Processor(settings)
-    sys.argv = ["processor", "worker", "--loglevel", settings.log_level.lower(), *(argv or [])]
+    level = {"warning": "warn", "critical": "crit"}.get(settings.log_level.lower(), settings.log_level.lower())
+    sys.argv = ["processor", "worker", "--loglevel", level, *(argv or [])]
     processor.app.main()
