@@ -25,6 +25,7 @@ from webhook_sender.envelope import envelope, request_headers
 Verdict = Literal["delivered", "retry", "dead", "gone", "refused", "deferred"]
 RETRIED_STATUSES = {408, 429}
 ERROR_BODY_BYTES = 512
+DRAIN_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +85,15 @@ async def attempt(
     try:
         async with asyncio.timeout(timeout):
             async with client.stream("POST", subscription["url"], content=body, headers=headers) as response:
-                text = b""
-                if not response.is_success:
-                    async for chunk in response.aiter_bytes():
-                        text += chunk
-                        if len(text) >= ERROR_BODY_BYTES:
-                            break
+                # Read the answer to the end (up to DRAIN_BYTES) so the connection goes back to the pool
+                # for the next request; keep its start for the error text.
+                text, size = b"", 0
+                async for chunk in response.aiter_bytes():
+                    if len(text) < ERROR_BODY_BYTES:
+                        text += chunk[: ERROR_BODY_BYTES - len(text)]
+                    size += len(chunk)
+                    if size > DRAIN_BYTES:
+                        break  # a huge answer: not worth reading, the connection is closed instead
     except (TimeoutError, httpx.TimeoutException):
         return Attempt("retry", None, f"timeout after {timeout:g}s", seconds=took(), request_id=request_id)
     except httpx.HTTPError as exc:

@@ -196,24 +196,27 @@ class Dispatcher:
                 delivery.finish,
             )
             return
-        breaker = self.lane(delivery).breaker
+        lane = self.lane(delivery)
+        breaker = lane.breaker
         if not breaker.allow():
-            result = Attempt("deferred", None, f"circuit open after {breaker.failures} failures: {breaker.last_error}")
-        else:
-            host = endpoint_host(delivery.subscription.get("url", ""))
-            self.metrics.in_flight.inc()
-            try:
-                result = await attempt(
-                    self.client,
-                    delivery.subscription,
-                    delivery.message,
-                    timeout=self.settings.webhook_timeout_seconds,
-                    secrets=signing_secrets(delivery.subscription, current),
-                )
-            finally:
-                self.metrics.in_flight.dec()
-            breaker.record(result.verdict != "retry", result.error)
-            self.metrics.latency.labels(host).observe(result.seconds)
+            skipped = Attempt("deferred", None, f"circuit open after {breaker.failures} failures: {breaker.last_error}")
+            async with lane.deferring:
+                await self._conclude(delivery, skipped)
+            return
+        host = endpoint_host(delivery.subscription.get("url", ""))
+        self.metrics.in_flight.inc()
+        try:
+            result = await attempt(
+                self.client,
+                delivery.subscription,
+                delivery.message,
+                timeout=self.settings.webhook_timeout_seconds,
+                secrets=signing_secrets(delivery.subscription, current),
+            )
+        finally:
+            self.metrics.in_flight.dec()
+        breaker.record(result.verdict != "retry", result.error)
+        self.metrics.latency.labels(host).observe(result.seconds)
         await self._conclude(delivery, result)
 
     async def _conclude(self, delivery: Delivery, result: Attempt) -> None:
@@ -221,7 +224,7 @@ class Dispatcher:
         message, subscription = delivery.message, delivery.subscription
         host = endpoint_host(subscription.get("url", ""))
         log.log(
-            logging.DEBUG if result.verdict == "delivered" else logging.INFO,
+            logging.DEBUG if result.verdict in ("delivered", "deferred") else logging.INFO,
             "webhook attempt",
             extra={
                 "messageId": message["messageId"],

@@ -29,6 +29,7 @@ class Lane:
     breaker: CircuitBreaker
     pending: int = 0
     _semaphore: asyncio.Semaphore | None = None
+    _deferring: asyncio.Lock | None = None
     _tails: dict[Hashable, asyncio.Future[None]] = field(default_factory=dict)
 
     @property
@@ -36,6 +37,14 @@ class Lane:
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.concurrency)
         return self._semaphore
+
+    @property
+    def deferring(self) -> asyncio.Lock:
+        """Held while a skipped attempt is written to the delay topics: when a circuit opens, the deliveries
+        queued behind it are moved out one at a time, not as one burst that would starve other lanes."""
+        if self._deferring is None:
+            self._deferring = asyncio.Lock()
+        return self._deferring
 
     @property
     def full(self) -> bool:

@@ -170,7 +170,11 @@ class Sender:
             if self._paused - wanted:
                 consumer.resume([TopicPartition(t, p) for t, p in self._paused - wanted])
             self._paused = set(wanted)
-        batch = consumer.consume(BATCH, 0.1)
+        # consume(n, timeout) waits for n records or the timeout: take what is there, else block for one.
+        batch = consumer.consume(BATCH, 0)
+        if not batch:
+            first = consumer.poll(0.1)
+            batch = [first, *consumer.consume(BATCH - 1, 0)] if first is not None else []
         if time.monotonic() - self._last_commit >= COMMIT_INTERVAL:
             self._commit()
         return batch

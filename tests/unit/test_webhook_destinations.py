@@ -11,7 +11,7 @@ import pytest
 
 from loyalty_stream.settings import Settings
 from webhook_sender.delivery import attempt
-from webhook_sender.destinations import GuardedBackend, literal_refusal, make_client, refusal
+from webhook_sender.destinations import GuardedBackend, PoolPerOrigin, literal_refusal, make_client, refusal
 
 MESSAGE = {"messageId": "m-1", "eventName": "AchievementCreated", "storeCode": "S", "createdAt": "now", "data": "{}"}
 
@@ -75,11 +75,15 @@ def test_a_refused_destination_is_a_refused_attempt_not_a_retry() -> None:
     assert asyncio.run(run()) == "refused"
 
 
-def test_the_guarded_pool_is_what_httpx_uses() -> None:
+def test_each_origin_gets_its_own_guarded_pool() -> None:
     # make_client swaps httpx's private connection pool for one with the guarded backend: if an httpx
     # release moves that attribute, this fails instead of silently dropping the destination check.
     client = make_client(Settings())
     transport = client._transport
-    assert isinstance(transport, httpx.AsyncHTTPTransport)
-    assert isinstance(transport._pool._network_backend, GuardedBackend)
+    assert isinstance(transport, PoolPerOrigin)
+    a = transport.pool(httpx.URL("https://a.example.com/x"))
+    assert transport.pool(httpx.URL("https://a.example.com/y")) is a
+    assert transport.pool(httpx.URL("https://b.example.com/x")) is not a
+    assert transport.pool(httpx.URL("http://a.example.com/x")) is not a
+    assert isinstance(a._pool._network_backend, GuardedBackend)
     asyncio.run(client.aclose())
