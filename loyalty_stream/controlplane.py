@@ -31,6 +31,8 @@ class ControlPlane:
     achievements: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     subscriptions: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     version: int = 0  # bumped on every change, for caches derived from these dicts
+    _subscribed: set[tuple[str, str]] = field(default_factory=set)
+    _subscribed_version: int = -1
     _mirror: TopicMirror = field(init=False)
 
     def __post_init__(self) -> None:
@@ -79,6 +81,17 @@ class ControlPlane:
             for (code, _), s in list(self.subscriptions.items())
             if code == store and s["eventName"] == event_name and s.get("status", "active") == "active"
         ]
+
+    def has_subscription(self, store: str, event_name: str) -> bool:
+        """Whether any active subscription wants this event name (cached until the control plane changes)."""
+        if self._subscribed_version != self.version:
+            self._subscribed = {
+                (code, s["eventName"])
+                for (code, _), s in list(self.subscriptions.items())
+                if s.get("status", "active") == "active"
+            }
+            self._subscribed_version = self.version
+        return (store, event_name) in self._subscribed
 
     def offsets_of(self, topic_names: Iterable[str]) -> dict[tuple[str, int], int]:
         return {(t, 0): self._mirror.position(t, 0) for t in topic_names}

@@ -44,7 +44,24 @@ from schemas.serde import DecodeError, Serde
 log = logging.getLogger(__name__)
 
 HOLD_TIMEOUT = 10.0  # how long an event waits for the control plane it was stamped with
-OUTPUTS_RETENTION = timedelta(minutes=30)  # re-deliveries after a crash come within minutes
+OUTPUTS_MARGIN = timedelta(seconds=15)  # > faust commit interval (2.8 s) and a commit round trip
+
+
+class CommitWatch(faust.Sensor):  # type: ignore[misc]
+    """When offsets were last committed: events processed before that will not be re-delivered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last = time.time()
+
+    def on_commit_completed(self, consumer: Any, state: Any) -> None:
+        self.last = time.time()
+
+    def outputs_retention(self) -> timedelta:
+        # Outputs are what make the applied log big. They are kept only while their event may still be
+        # re-delivered: since the last commit (which grows while commits fail, e.g. the broker is down)
+        # plus a margin for the commit interval.
+        return OUTPUTS_MARGIN + timedelta(seconds=max(0.0, time.time() - self.last))
 
 
 class Processor:
@@ -56,7 +73,9 @@ class Processor:
         self.members = MemberDirectory(settings, self.serde, name="processor-members")
         self.catalog = AchievementCatalog(self.control)
         self.retention = timedelta(hours=settings.custom_events_retention_hours)
+        self.commits = CommitWatch()
         self.app = self._build_app()
+        self.app.sensors.add(self.commits)
 
     # -- wiring ---------------------------------------------------------------------------------
     def _build_app(self) -> faust.App:
@@ -81,6 +100,7 @@ class Processor:
             web_in_thread=False,
             autodiscover=False,
             stream_wait_empty=False,
+            producer_linger_ms=5,  # batch produce requests: one per event per topic is what capped throughput
             key_serializer="raw",  # we decode ourselves: a bad record is dead-lettered, never crashes an agent
             value_serializer="raw",
         )
@@ -118,6 +138,10 @@ class Processor:
         return app
 
     async def _start_mirrors(self) -> None:
+        # faust's start-up spinner leaves the root logger at DEBUG with a DEBUG handler attached: every
+        # debug record of faust and aiokafka (with reprs of message values) would be built forever.
+        logging.root.handlers[:] = [h for h in logging.root.handlers if type(h).__name__ != "SpinnerHandler"]
+        logging.root.setLevel(self.settings.log_level.upper())
         self.control.start()
         self.members.start()
 
@@ -305,7 +329,9 @@ class Processor:
             now=now,
         )
         if not result.duplicate:
-            kept = prune(result.state, now=now, retention=self.retention, outputs_retention=OUTPUTS_RETENTION)
+            kept = prune(
+                result.state, now=now, retention=self.retention, outputs_retention=self.commits.outputs_retention()
+            )
             self.states.save(key, kept, old_progress, old_applied)
         await self._emit(key, result.outputs)
         outcome = result.outcome
@@ -318,14 +344,21 @@ class Processor:
             customer_id=customer_id,
         )
 
+    def _subscribed(self, output: WebhookOutput) -> bool:
+        return self.control.has_subscription(output.store_code, output.event_name)
+
     async def _emit(self, key: bytes, outputs: tuple[WebhookOutput, ...]) -> None:
         if not self.settings.processor_emit_outputs:
             return  # a replay without --emit rebuilds state silently
         for output in outputs:
+            if output.event_name == "AchievementsWereProcessed" and not self._subscribed(output):
+                continue
             if output.event_name == "MemberAchievementProgressWasChanged":
                 value = self.serde.encode("MemberAchievementProgressChanged", progress_record(output))
                 await self.progress_out.send(key=key, value=value)
                 metrics.EVENTS_OUT.labels(self.progress_out.get_topic_name(), output.store_code).inc()
+            if not self._subscribed(output):
+                continue  # nobody would receive it (the sender snapshots subscriptions at fan-out anyway)
             await self.webhooks_out.send(key=key, value=self.serde.encode("WebhookMessage", webhook_record(output)))
             metrics.EVENTS_OUT.labels(self.webhooks_out.get_topic_name(), output.store_code).inc()
 

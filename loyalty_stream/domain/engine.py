@@ -20,6 +20,7 @@ from .member import (
     MemberState,
     Outcome,
     ProcessResult,
+    ProgressMap,
     WebhookOutput,
 )
 from .numbers import Number, finite_number
@@ -162,7 +163,7 @@ def process_event(
         return _logged(state, state.progress, event, outcome, (), now)
     local = event.event_date.astimezone(tz)
     facts = Facts(event.type, local, event.body, tz)
-    progress = dict(state.progress)
+    changes: dict[str, AchievementProgress] = {}
     reasons: dict[str, str] = {}
     outputs: list[WebhookOutput] = []
     created_at = _utc(now)
@@ -173,7 +174,7 @@ def process_event(
             continue
         reset = step.before.reset_pending
         after = step.after if not reset else _clear_reset(step.after)
-        progress[a.achievement_id] = after
+        changes[a.achievement_id] = after
         data = progress_changed_data(a, member, event, local, step.before, after, reset)
         outputs.append(
             WebhookOutput(
@@ -203,6 +204,9 @@ def process_event(
     )
     changed = tuple(o.achievement_id for o in outputs if o.achievement_id is not None)
     outcome = Outcome("counted", None, reasons, changed)
+    progress = (
+        state.progress.updated(changes) if isinstance(state.progress, ProgressMap) else {**state.progress, **changes}
+    )
     return _logged(state, progress, event, outcome, tuple(outputs), now)
 
 

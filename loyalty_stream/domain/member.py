@@ -3,7 +3,7 @@ processing one event yields."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,17 +21,54 @@ __all__ = [
     "MemberState",
     "Outcome",
     "ProcessResult",
+    "ProgressMap",
     "WebhookOutput",
     "prune",
 ]
 
 
+class ProgressMap(Mapping[str, AchievementProgress]):
+    """Progress by achievementId, parsed on first access: an event touches the few achievements that listen
+    to it, so the rest of a member's progress stays in its stored form and is written back as it was."""
+
+    __slots__ = ("_changed", "_parsed", "_raw")
+
+    def __init__(
+        self, raw: Mapping[str, Any] | None = None, changed: Mapping[str, AchievementProgress] | None = None
+    ) -> None:
+        self._changed: dict[str, AchievementProgress] = dict(changed or {})
+        self._raw: dict[str, Any] = {k: v for k, v in (raw or {}).items() if k not in self._changed}
+        self._parsed: dict[str, AchievementProgress] = {}
+
+    def __getitem__(self, key: str) -> AchievementProgress:
+        found = self._changed.get(key) or self._parsed.get(key)
+        if found is None:
+            found = self._parsed[key] = AchievementProgress.from_dict(self._raw[key])
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._raw
+        yield from self._changed
+
+    def __len__(self) -> int:
+        return len(self._raw) + len(self._changed)
+
+    def updated(self, changes: Mapping[str, AchievementProgress]) -> ProgressMap:
+        kept = {k: v for k, v in self._changed.items() if k not in changes}
+        return ProgressMap(self._raw, {**kept, **changes})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self._raw, **{k: v.to_dict() for k, v in self._changed.items()}}
+
+
 @dataclass(frozen=True, slots=True)
 class MemberState:
-    progress: Mapping[str, AchievementProgress] = field(default_factory=dict)  # by achievementId
+    progress: Mapping[str, AchievementProgress] = field(default_factory=ProgressMap)  # by achievementId
     applied: Mapping[str, Applied] = field(default_factory=AppliedLog)  # by customEventId
 
     def __post_init__(self) -> None:
+        if not isinstance(self.progress, ProgressMap):
+            object.__setattr__(self, "progress", ProgressMap(changed=self.progress))
         if not isinstance(self.applied, AppliedLog):
             object.__setattr__(self, "applied", AppliedLog(self.applied))
 
@@ -46,12 +83,13 @@ class MemberState:
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible, compact; it shares unchanged parts with the dict it was read from,
         so treat it as read-only."""
-        return {"p": {k: v.to_dict() for k, v in self.progress.items()}, "a": self.log.to_dict()}
+        progress = self.progress if isinstance(self.progress, ProgressMap) else ProgressMap(changed=self.progress)
+        return {"p": progress.to_dict(), "a": self.log.to_dict()}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> MemberState:
         return cls(
-            {k: AchievementProgress.from_dict(v) for k, v in d.get("p", {}).items()},
+            ProgressMap(d.get("p", {})),
             AppliedLog.from_dict(d.get("a", {})),
         )
 
