@@ -6,7 +6,7 @@ import os
 import sys
 import time
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer
 
 from bench.harness import bench_settings, load_control_plane, producer, start_broker
 from bench.workload import as_json, events, member_ids
