@@ -2,8 +2,8 @@
 read-model topics the API materialises"):
 
 - ``<prefix>custom-event-outcomes`` (CustomEventOutcome, key ``storeCode:customEventId``) → GET /customEvent…
-- the processor's progress-table changelog (key ``storeCode:customerId``, value JSON ``{"p": …}``, tombstone =
-  deleted) → GET /member/{member}/achievement
+- the processor's progress-table changelog (key ``storeCode:customerId``, value JSON ``{"p": …, "a": …}``,
+  tombstone = deleted; only the progress "p" is kept) → GET /member/{member}/achievement
 
 One ``TopicMirror`` (a plain consumer thread, no group) reads both into RocksDB under
 ``<data_dir>/api-<api_port>/read-models`` (one directory per API process, so two on one machine never
@@ -139,7 +139,13 @@ class ReadModels:
             if value is None:
                 self._db.delete(PROGRESS + key)
             else:
-                self._db.put(PROGRESS + key, value)
+                # The processor's state also holds its applied-event log; the API keeps only the progress.
+                try:
+                    progress = orjson.dumps({"p": orjson.loads(value).get("p", {})})
+                except orjson.JSONDecodeError:
+                    log.warning("read models: unreadable progress record ignored")
+                    return
+                self._db.put(PROGRESS + key, progress)
             return
         parts = split_key(key)
         if parts is None:

@@ -94,7 +94,7 @@ class Topics:
 # down the tiers until it is due (webhook_sender/schedule.py, docs/webhooks.md).
 WEBHOOK_RETRY_DELAYS = ("1s", "5s", "30s", "2m", "10m", "1h")
 
-TABLES = ("progress", "applied", "parked")
+TABLES = ("progress", "parked")
 """The processor's Faust tables; their changelogs are created with the other topics."""
 
 

@@ -122,7 +122,7 @@ class Processor:
         def table(name: str) -> Any:
             return app.Table(name, default=None, partitions=s.topic_partitions, key_type=bytes, value_type=bytes)
 
-        self.states = MemberStates(table("progress"), table("applied"))
+        self.states = MemberStates(table("progress"))
         self.parking = ParkingLot(
             TableKeyValue(table("parked")),
             max_per_store=max(1, -(-s.parking_max_per_store // s.topic_partitions)),  # the bound is per partition
@@ -318,7 +318,7 @@ class Processor:
             body=orjson.loads(record["body"]),
             created_at=created_at,
         )
-        state, old_progress, old_applied = self.states.load(key)
+        state, old = self.states.load(key)
         result = process_event(
             state,
             domain_event,
@@ -332,7 +332,7 @@ class Processor:
             kept = prune(
                 result.state, now=now, retention=self.retention, outputs_retention=self.commits.outputs_retention()
             )
-            self.states.save(key, kept, old_progress, old_applied)
+            self.states.save(key, kept, old)
         await self._emit(key, result.outputs)
         outcome = result.outcome
         await self._outcome(

@@ -34,32 +34,23 @@ class TableKeyValue:
 
 
 class MemberStates:
-    """A member's state lives in two tables keyed ``storeCode:customerId``: achievement progress (small, read
-    by the API from its changelog) and the applied-event log (outputs of recent events, for idempotence)."""
+    """A member's state (achievement progress + the applied-event log) as ONE table value keyed
+    ``storeCode:customerId``: one changelog record per change, so progress and the log of what it already
+    counts can never be persisted apart (two tables could: a crash between their writes lost or doubled an
+    event). The API reads the progress part from this table's changelog."""
 
-    def __init__(self, progress: Any, applied: Any) -> None:
-        self.progress = progress
-        self.applied = applied
+    def __init__(self, table: Any) -> None:
+        self.table = table
 
-    def load(self, key: bytes) -> tuple[MemberState, bytes | None, bytes | None]:
-        progress, applied = self.progress.get(key), self.applied.get(key)
-        parts: dict[str, Any] = {}
-        if progress:
-            parts.update(orjson.loads(progress))
-        if applied:
-            parts.update(orjson.loads(applied))
-        return MemberState.from_dict(parts), progress, applied
+    def load(self, key: bytes) -> tuple[MemberState, bytes | None]:
+        raw: bytes | None = self.table.get(key)
+        return MemberState.from_dict(orjson.loads(raw) if raw else {}), raw
 
-    def save(self, key: bytes, state: MemberState, old_progress: bytes | None, old_applied: bytes | None) -> None:
-        data = state.to_dict()
-        progress = orjson.dumps({"p": data["p"]})
-        applied = orjson.dumps({"a": data["a"]})
-        if progress != old_progress:  # unchanged progress: no changelog write (no-effect events)
-            self.progress[key] = progress
-        if applied != old_applied:
-            self.applied[key] = applied
+    def save(self, key: bytes, state: MemberState, old: bytes | None) -> None:
+        value = orjson.dumps(state.to_dict())
+        if value != old:
+            self.table[key] = value
 
     def delete(self, key: bytes) -> None:
-        for table in (self.progress, self.applied):
-            if key in table:
-                del table[key]
+        if key in self.table:
+            del self.table[key]
