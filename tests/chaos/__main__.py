@@ -1,0 +1,5 @@
+import sys
+
+from tests.chaos.campaign import main
+
+sys.exit(main())

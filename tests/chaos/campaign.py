@@ -1,0 +1,488 @@
+"""The crash campaign: real broker, API, processor workers, sender and receiver, with faults injected at random
+instants; the oracle (the pure core in memory) says what every member's progress must be afterwards.
+
+    python -m tests.chaos --seeds 1,2,3 --members 200 --events 20 --faults 8
+
+Every run is reproducible by seed (workload and fault schedule; timing still varies).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from confluent_kafka import Consumer, TopicPartition
+
+from loyalty_stream.domain import parse_achievement
+from loyalty_stream.health import group_is_active
+from loyalty_stream.kafka import admin, create_topics
+from loyalty_stream.localkafka import LocalBroker
+from loyalty_stream.procs import free_port, spawn, stop, wait_until
+from loyalty_stream.settings import Settings
+from loyalty_stream.topics import build_topics
+from schemas.serde import DecodeError, Serde
+from tests.chaos.oracle import Oracle
+from tests.chaos.workload import ACHIEVEMENTS, SCHEMAS, member_events
+from tests.support.receiver import Receiver
+
+STORE, KEY = "DEFAULT", "dev-key"
+AUTH = {"X-AUTH-TOKEN": KEY}
+FAULTS = ("kill9-processor", "two-workers-kill-one", "kill9-sender", "broker-restart", "sigterm-processor")
+
+
+@dataclass
+class Config:
+    seed: int
+    members: int = 60
+    events: int = 12  # per member
+    faults: int = 4
+    clients: int = 6
+    partitions: int = 4
+    converge_seconds: float = 240.0
+    processors: int = 1  # workers started at the beginning (scale-out runs use 2)
+    senders: int = 1
+    workdir: Path | None = None
+
+
+@dataclass
+class Report:
+    seed: int
+    sent: int = 0
+    accepted: int = 0
+    faults: list[str] = field(default_factory=list)
+    members: int = 0
+    mismatched: int = 0
+    lost: int = 0  # members whose pipeline totals are below the oracle's (something lost)
+    doubled: int = 0  # members whose pipeline totals are above the oracle's (something counted twice)
+    expected_webhooks: int = 0
+    missing_webhooks: int = 0
+    duplicate_deliveries: int = 0
+    inconsistent_duplicates: int = 0
+    unexpected_webhooks: int = 0
+    accepted_not_in_topic: int = 0
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return (
+            not (
+                self.mismatched
+                or self.missing_webhooks
+                or self.inconsistent_duplicates
+                or self.unexpected_webhooks
+                or self.accepted_not_in_topic
+            )
+            and self.accepted == self.sent
+        )
+
+    def row(self) -> str:
+        return (
+            f"| {self.seed} | {self.accepted}/{self.sent} | {len(self.faults)} ({', '.join(Counter(self.faults))}) "
+            f"| {self.mismatched} | {self.lost} | {self.doubled} | {self.expected_webhooks - self.missing_webhooks}"
+            f"/{self.expected_webhooks} | {self.duplicate_deliveries} | {self.inconsistent_duplicates} "
+            f"| {self.accepted_not_in_topic} | {self.seconds:.0f}s | {'PASS' if self.ok else 'FAIL'} |"
+        )
+
+
+HEADER = (
+    "| seed | accepted/sent | faults | members ≠ oracle | lost | doubled | webhooks received/expected "
+    "| duplicate deliveries | duplicates with other data | 200s missing from topic | time | result |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+class Services:
+    """The real processes, restarted by a watchdog when they die (as a supervisor would)."""
+
+    def __init__(self, settings: Settings, logs: Path) -> None:
+        self.settings = settings
+        self.logs = logs
+        self.procs: dict[str, Any] = {}
+        self.wanted: set[str] = set()
+        self.lock = threading.Lock()
+        self.restarts = Counter[str]()
+
+    def _env(self, name: str) -> dict[str, str]:
+        env = {**os.environ, **self.settings.child_env(), "PYTHONUNBUFFERED": "1"}
+        if name.startswith("processor"):
+            env["LOYALTY_PROCESSOR_WEB_PORT"] = str(self.settings.processor_web_port + int(name[-1]))
+        if name.startswith("sender"):
+            env["LOYALTY_SENDER_PORT"] = str(self.settings.sender_port + int(name[-1] if name[-1].isdigit() else 0))
+        return env
+
+    def start(self, name: str) -> None:
+        module = (
+            "processors" if name.startswith("processor") else {"api": "ingest_api", "sender": "webhook_sender"}[name]
+        )
+        with self.lock:
+            self.procs[name] = spawn([sys.executable, "-m", module], env=self._env(name), log=self.logs / f"{name}.log")
+            self.wanted.add(name)
+
+    def kill(self, name: str, *, graceful: bool = False, forget: bool = False) -> None:
+        with self.lock:
+            proc = self.procs.get(name)
+            if forget:
+                self.wanted.discard(name)
+        if proc is None:
+            return
+        if graceful:
+            stop(proc, grace=30)
+        else:
+            proc.kill()
+            proc.wait()
+
+    def alive(self, name: str) -> bool:
+        proc = self.procs.get(name)
+        return proc is not None and proc.poll() is None
+
+    def watchdog(self, halt: threading.Event) -> None:
+        while not halt.wait(1.0):
+            for name in list(self.wanted):
+                if not self.alive(name):
+                    self.restarts[name] += 1
+                    self.start(name)
+
+    def stop_all(self) -> None:
+        self.wanted.clear()
+        for proc in self.procs.values():
+            stop(proc, grace=20)
+
+
+class Campaign:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self.workdir = config.workdir or Path(tempfile.mkdtemp(prefix=f"chaos-{config.seed}-"))
+        self.report = Report(seed=config.seed)
+        self.accepted: list[str] = []
+        self.accepted_lock = threading.Lock()
+
+    # -- set-up ---------------------------------------------------------------------------------
+    def _settings(self, broker: LocalBroker) -> Settings:
+        tag = uuid.uuid4().hex[:6]
+        return Settings(
+            kafka_bootstrap_servers=broker.bootstrap,
+            kafka_port=broker.port,
+            topic_prefix=f"c{tag}.",
+            topic_partitions=self.config.partitions,
+            processor_app_id=f"chaos-{tag}",
+            sender_group=f"chaos-s-{tag}",
+            data_dir=self.workdir / "data",
+            api_port=free_port(),
+            processor_web_port=free_port(),
+            sender_port=free_port(),
+            stores=f"{STORE}:{KEY}",
+            log_format="console",
+            webhook_allow_loopback=True,
+            produce_timeout_seconds=5.0,
+            webhook_retry_schedule="1s,2s,4s,8s,15s,30s,30s,30s,30s,30s",
+        )
+
+    def _post(self, client: httpx.Client, path: str, body: Any) -> Any:
+        response = client.post(path, json=body, headers=AUTH)
+        if response.status_code not in (200, 204):
+            raise RuntimeError(f"{path}: {response.status_code} {response.text[:300]}")
+        return response.json() if response.content else None
+
+    def _set_up(self, api: str, receiver: Receiver) -> tuple[Oracle, list[tuple[str, str, dict[str, Any]]]]:
+        with httpx.Client(base_url=f"{api}/api/{STORE}", timeout=30) as client:
+            for schema in SCHEMAS:
+                self._post(client, "/customEvent/schema", {"customEventSchema": schema})
+            parsed = []
+            for body in ACHIEVEMENTS:
+                achievement_id = self._post(client, "/achievement", {"achievement": body})["achievementId"]
+                parsed.append(parse_achievement(body, achievement_id=achievement_id, store_code=STORE))
+            self._post(
+                client,
+                "/webhook/subscription",
+                {
+                    "webhookSubscription": {
+                        "eventName": "MemberAchievementProgressWasChanged",
+                        "url": receiver.url("/chaos"),
+                    }
+                },
+            )
+            members = []
+            for n in range(self.config.members):
+                email = f"chaos{n}-{self.config.seed}@example.com"
+                customer_id = self._post(client, "/member", {"customer": {"email": email}})["customerId"]
+                ident = {"customerId": customer_id} if n % 2 else {"email": email}
+                members.append((customer_id, email, ident))
+        return Oracle(STORE, parsed), members
+
+    # -- running --------------------------------------------------------------------------------
+    def _send_member(self, client: httpx.Client, ident: dict[str, Any], events: list[dict[str, Any]]) -> None:
+        """One member's events in order; each retried (same eventId) until the API says 200."""
+        for event in events:
+            body = {"event": {**event, "customerData": ident}}
+            deadline = time.monotonic() + 300
+            while True:
+                try:
+                    response = client.post("/customEvent", json=body, headers=AUTH)
+                    if response.status_code == 200:
+                        with self.accepted_lock:
+                            self.accepted.append(response.json()["customEventId"])
+                        break
+                    if response.status_code != 503:
+                        raise RuntimeError(f"event refused: {response.status_code} {response.text[:200]}")
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the API kept refusing for 5 minutes")
+                time.sleep(0.2)
+
+    def _clients(self, api: str, work: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> list[threading.Thread]:
+        queue = list(work)
+        lock = threading.Lock()
+        errors: list[BaseException] = []
+
+        def worker() -> None:
+            with httpx.Client(base_url=f"{api}/api/{STORE}", timeout=30) as client:
+                while True:
+                    with lock:
+                        if not queue or errors:
+                            return
+                        ident, events = queue.pop()
+                    try:
+                        self._send_member(client, ident, events)
+                    except BaseException as exc:  # surfaces in the report
+                        errors.append(exc)
+                        return
+
+        threads = [threading.Thread(target=worker, daemon=True) for _ in range(self.config.clients)]
+        for thread in threads:
+            thread.start()
+        self._client_errors = errors
+        return threads
+
+    def _fault(self, name: str, services: Services, broker: LocalBroker) -> None:
+        pause = self.rng.uniform(0.5, 3.0)
+        if name == "kill9-processor":
+            victim = self.rng.choice(sorted(n for n in services.wanted if n.startswith("processor")))
+            services.kill(victim)  # the watchdog restarts it
+        elif name == "sigterm-processor":
+            victim = self.rng.choice(sorted(n for n in services.wanted if n.startswith("processor")))
+            services.kill(victim, graceful=True)
+        elif name == "two-workers-kill-one":
+            if "processor1" not in services.wanted:
+                services.start("processor1")
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline and "Worker ready" not in _tail(services.logs / "processor1.log"):
+                    time.sleep(0.2)
+            victim = self.rng.choice(["processor0", "processor1"])
+            services.kill(victim, forget=victim == "processor1")  # processor0 always comes back
+        elif name == "kill9-sender":
+            services.kill("sender")
+        elif name == "broker-restart":
+            broker.stop()
+            time.sleep(pause)
+            broker.start()
+            return
+        time.sleep(pause)
+
+    # -- checking -------------------------------------------------------------------------------
+    def _read_all(self, settings: Settings, topic: str) -> list[Any]:
+        c = Consumer(
+            {
+                **settings.kafka_config(),
+                "group.id": f"chaos-read-{uuid.uuid4().hex}",
+                "enable.partition.eof": True,
+                "auto.offset.reset": "earliest",
+            }
+        )
+        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+        c.assign([TopicPartition(topic, p, 0) for p in parts])
+        done, out = set(), []
+        while len(done) < len(parts):
+            for msg in c.consume(1000, 1.0):
+                if msg.error() is not None:
+                    if msg.error().code() == -191:  # partition EOF
+                        done.add(msg.partition())
+                    continue
+                out.append(msg)
+        c.close()
+        return out
+
+    def _drained(self, settings: Settings) -> bool:
+        topics = build_topics(settings)
+        c = Consumer({**settings.kafka_config(), "group.id": settings.processor_app_id})
+        try:
+            for topic in (topics.custom_events.name, topics.member_events.name):
+                parts = [TopicPartition(topic, p) for p in c.list_topics(topic, timeout=10).topics[topic].partitions]
+                for tp in c.committed(parts, timeout=10):
+                    if max(tp.offset, 0) < c.get_watermark_offsets(tp, timeout=10)[1]:
+                        return False
+            return True
+        finally:
+            c.close()
+
+    def _check(
+        self, settings: Settings, oracle: Oracle, members: list[tuple[str, str, dict[str, Any]]], receiver: Receiver
+    ) -> None:
+        r = self.report
+        topics = build_topics(settings)
+        latest: dict[bytes, Any] = {}
+        for msg in self._read_all(settings, f"{settings.processor_app_id}-progress-changelog"):
+            latest[msg.key()] = msg.value()
+        r.members = len(members)
+        for customer_id, _email, _ident in members:
+            raw = latest.get(f"{STORE}:{customer_id}".encode())
+            got = orjson.loads(raw)["p"] if raw else {}
+            want = orjson.loads(orjson.dumps(oracle.progress(customer_id)))
+            if got != want:
+                r.mismatched += 1
+                diff = _count_diff(got, want)
+                r.lost += diff < 0
+                r.doubled += diff > 0
+                if len(r.notes) < 5:
+                    r.notes.append(
+                        f"member {customer_id}: pipeline {orjson.dumps(got)[:300]!r} "
+                        f"oracle {orjson.dumps(want)[:300]!r}"
+                    )
+        received: dict[str, list[Any]] = {}
+        for request in receiver.received:
+            body = request.json()
+            received.setdefault(body["messageId"], []).append(body["data"])
+        r.expected_webhooks = len(oracle.expected)
+        r.missing_webhooks = len(set(oracle.expected) - set(received))
+        r.unexpected_webhooks = len(set(received) - set(oracle.expected))
+        r.duplicate_deliveries = sum(len(v) - 1 for v in received.values())
+        r.inconsistent_duplicates = sum(1 for v in received.values() if any(d != v[0] for d in v[1:]))
+        serde = Serde()
+        in_topic = set()
+        for msg in self._read_all(settings, topics.custom_events.name):
+            try:
+                name, record = serde.decode(msg.value(), allow_json=True)
+            except DecodeError:
+                continue
+            if name == "CustomEvent":
+                in_topic.add(record.get("customEventId"))
+        r.accepted_not_in_topic = len(set(self.accepted) - in_topic)
+
+    # -- the whole run ----------------------------------------------------------------------------
+    def run(self) -> Report:
+        started = time.monotonic()
+        broker = LocalBroker(
+            data_dir=self.workdir / "kafka",
+            port=free_port(),
+            controller_port=free_port(),
+            cache_dir=Settings().kafka_cache_dir,
+        )
+        broker.start()
+        receiver = Receiver().start()
+        settings = self._settings(broker)
+        create_topics(settings)
+        logs = self.workdir / "logs"
+        services = Services(settings, logs)
+        halt = threading.Event()
+        try:
+            for name in ("api", *(f"processor{n}" for n in range(self.config.processors)),
+                         *("sender" if n == 0 else f"sender{n}" for n in range(self.config.senders))):
+                services.start(name)
+            api = f"http://127.0.0.1:{settings.api_port}"
+            wait_until(lambda: _ok(f"{api}/health"), timeout=90, what="API")
+            wait_until(
+                lambda: (
+                    group_is_active(admin(settings), settings.processor_app_id)
+                    and group_is_active(admin(settings), settings.sender_group)
+                ),
+                timeout=90,
+                what="workers",
+            )
+            threading.Thread(target=services.watchdog, args=(halt,), daemon=True).start()
+            oracle, members = self._set_up(api, receiver)
+            now = datetime.now(UTC)
+            work = []
+            for n, (customer_id, email, ident) in enumerate(members):
+                events = member_events(self.rng, n, self.config.events, now)
+                for event in events:  # per member, the order sent is the order the pipeline sees
+                    oracle.apply(customer_id, email, event)
+                work.append((ident, events))
+            self.report.sent = sum(len(events) for _ident, events in work)
+            plan = [self.rng.choice(FAULTS) for _ in range(self.config.faults)]
+            clients = self._clients(api, work)
+            for name in plan:
+                time.sleep(self.rng.uniform(0.5, 2.5))
+                self._fault(name, services, broker)
+                self.report.faults.append(name)
+            for thread in clients:
+                thread.join()
+            if self._client_errors:
+                raise self._client_errors[0]
+            self.report.accepted = len(set(self.accepted))
+            if "processor0" not in services.wanted:
+                services.start("processor0")
+
+            def converged() -> bool:
+                return set(oracle.expected) <= {
+                    r.json()["messageId"] for r in list(receiver.received)
+                } and self._drained(settings)
+
+            try:
+                wait_until(converged, timeout=self.config.converge_seconds, what="convergence", interval=1.0)
+            except TimeoutError as exc:
+                self.report.notes.append(str(exc))
+            self._check(settings, oracle, members, receiver)
+            self.report.notes += [f"restarts by watchdog: {dict(services.restarts)}"]
+        finally:
+            halt.set()
+            services.stop_all()
+            receiver.stop()
+            broker.stop()
+            self.report.seconds = time.monotonic() - started
+        return self.report
+
+
+def _count_diff(got: dict[str, Any], want: dict[str, Any]) -> int:
+    """Signed difference of what was counted: completions weigh 1000, then every bucket's value."""
+
+    def total(progress: dict[str, Any]) -> float:
+        return sum(
+            a.get("n", 0) * 1000 + sum(float(b[1]) for r in a.get("r", []) for b in r.get("b", []))
+            for a in progress.values()
+        )
+
+    return int(total(got) - total(want))
+
+
+def _tail(path: Path) -> str:
+    return path.read_text(errors="replace")[-200000:] if path.exists() else ""
+
+
+def _ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.chaos", description=__doc__)
+    parser.add_argument("--seeds", default="1,2,3,4,5,6,7,8,9,10")
+    parser.add_argument("--members", type=int, default=200)
+    parser.add_argument("--events", type=int, default=20, help="events per member")
+    parser.add_argument("--faults", type=int, default=10)
+    args = parser.parse_args()
+    print(HEADER, flush=True)
+    reports = []
+    for seed in (int(s) for s in args.seeds.split(",")):
+        report = Campaign(Config(seed, members=args.members, events=args.events, faults=args.faults)).run()
+        reports.append(report)
+        print(report.row(), flush=True)
+        for note in report.notes:
+            print(f"  seed {seed}: {note}", file=sys.stderr, flush=True)
+    return 0 if all(r.ok for r in reports) else 1

@@ -1,0 +1,88 @@
+"""The campaign's workload: achievements, members and a seeded stream of events per member."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+SCHEMAS = [
+    {"eventType": "app_login", "name": "Login", "schema": {}},
+    {
+        "eventType": "order",
+        "name": "Order",
+        "schema": {
+            "fields": [
+                {"name": "amount", "type": "number", "description": "value"},
+                {"name": "channel", "type": "text", "description": "where"},
+            ]
+        },
+    },
+]
+
+
+def _achievement(name: str, rule: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "active": True,
+        "translations": {"en": {"name": name}},
+        "activity": {"operator": "", "data": None},
+        "rules": [
+            {
+                "trigger": "custom_event",
+                "type": "direct",
+                "translations": {"en": {"name": name}},
+                "conditions": [],
+                **rule,
+            }
+        ],
+        **extra,
+    }
+
+
+ACHIEVEMENTS = [
+    # Open Loyalty's getting-started streak: completes once, then limit reached
+    _achievement(
+        "login streak",
+        {
+            "event": "app_login",
+            "aggregation": {"type": "quantity"},
+            "completeRule": {"periodGoal": 1, "period": {"type": "last_day", "value": 3}},
+            "limit": {"value": 1, "interval": {"type": "calendarDays", "value": 1}},
+        },
+        limit={"value": 2},
+    ),
+    _achievement(
+        "five orders",
+        {
+            "event": "order",
+            "aggregation": {"type": "quantity"},
+            "completeRule": {"periodGoal": 5, "period": {"type": "overall"}},
+        },
+    ),
+    _achievement(
+        "web spend",
+        {
+            "event": "order",
+            "aggregation": {"type": "sum", "rule": "event.body.amount"},
+            "conditions": [{"attribute": "event.body.channel", "operator": "is_equal", "data": "web"}],
+            "completeRule": {"periodGoal": 150, "period": {"type": "day", "consecutive": 2}},
+        },
+    ),
+]
+
+
+def member_events(rng: random.Random, member: int, count: int, now: datetime) -> list[dict[str, Any]]:
+    """One member's events (the HTTP ``event`` object without customerData), in the order they are sent."""
+    out = []
+    for n in range(count):
+        when = now - timedelta(days=rng.randrange(6), hours=rng.randrange(20), minutes=rng.randrange(60))
+        if rng.random() < 0.4:
+            event: dict[str, Any] = {"type": "app_login", "body": {}}
+        else:
+            event = {
+                "type": "order",
+                "body": {"amount": rng.choice((10, 25, 40, 80)), "channel": rng.choice(("web", "store"))},
+            }
+        event.update({"eventDate": when.astimezone(UTC).isoformat(), "eventId": f"m{member}-e{n}"})
+        out.append(event)
+    return out
