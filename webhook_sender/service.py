@@ -131,6 +131,9 @@ class Sender:
 
     # -- consumer thread ----------------------------------------------------------------------
     def _subscribe(self) -> None:
+        # The default range assignor splits each topic evenly over the senders (cooperative-sticky balances
+        # only the total, and may leave a sender with delay tiers and none of the webhooks topic). Its eager
+        # rebalances mean records in flight when the group changes may be delivered twice: at least once.
         self._consumer = make_consumer(self.settings, self.settings.sender_group)
         names = [self.topics.webhooks.name, *(tier.topic.name for tier in self.tiers)]
         self._consumer.subscribe(names, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import defaultdict
 
 import httpx
 
+from loyalty_stream.kafka import admin
+from loyalty_stream.procs import free_port, spawn, stop
+from loyalty_stream.topics import build_topics
 from tests.integration.test_webhook_helpers import message, produce, subscribe, wait_for
 from tests.support.receiver import Receiver
 
@@ -105,4 +109,49 @@ def test_kill_9_mid_flight_then_restart_delivers_every_message(stack, make_setti
 
         wait_for(lambda: delivered >= ids, timeout=120, what="every message to be delivered after the restart")
     finally:
+        receiver.stop()
+
+
+def test_two_senders_share_the_partitions_and_deliver_everything(stack, make_settings, tmp_path) -> None:
+    settings = make_settings(stores=STORES)
+    receiver = Receiver().start()
+    second = None
+    try:
+        s = stack("api", "sender", settings=settings)
+        env = {**s.env(), "LOYALTY_SENDER_PORT": str(free_port())}
+        second = spawn([sys.executable, "-m", "webhook_sender"], env=env, log=tmp_path / "sender-2.log")
+        kafka_admin = admin(settings)
+
+        def both_in_the_group() -> bool:
+            group = settings.sender_group
+            try:
+                described = kafka_admin.describe_consumer_groups([group], request_timeout=5)[group].result(timeout=10)
+            except Exception:
+                return False
+            webhooks = build_topics(settings).webhooks.name
+            owned = [{tp.topic for tp in m.assignment.topic_partitions} for m in described.members]
+            return len(owned) == 2 and all(webhooks in topics for topics in owned)
+
+        wait_for(both_in_the_group, timeout=90, what="both senders to own webhooks partitions")
+        with httpx.Client(base_url=s.api, timeout=30) as client:
+            subscribe(client, "DEFAULT", "dev-key", receiver.url("/hook"))
+        sent = produce(settings, [message("DEFAULT", f"member-{n % 40}", n) for n in range(200)])
+
+        got = receiver.wait_for(lambda rs: {r.json()["messageId"] for r in rs} >= {m["messageId"] for m in sent})
+        order: dict[str, list[int]] = defaultdict(list)
+        for request in got:
+            data = request.json()["data"]
+            order[data["member"]["customerId"]].append(data["n"])
+        assert all(ns == sorted(ns) for ns in order.values())
+
+        def delivered_by(port: int) -> float:
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+            lines = [line for line in text.splitlines() if line.startswith("webhook_deliveries_total{")]
+            return sum(float(line.rsplit(" ", 1)[1]) for line in lines)
+
+        assert delivered_by(settings.sender_port) > 0
+        assert delivered_by(int(env["LOYALTY_SENDER_PORT"])) > 0
+    finally:
+        if second is not None:
+            stop(second)
         receiver.stop()
