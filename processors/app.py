@@ -359,7 +359,9 @@ class Processor:
                 metrics.EVENTS_OUT.labels(self.progress_out.get_topic_name(), output.store_code).inc()
             if not self._subscribed(output):
                 continue  # nobody would receive it (the sender snapshots subscriptions at fan-out anyway)
-            await self.webhooks_out.send(key=key, value=self.serde.encode("WebhookMessage", webhook_record(output)))
+            seen = self.control.mirror.position(self.topics.subscriptions.name, 0)
+            message = webhook_record(output, subscriptions_offset=seen)
+            await self.webhooks_out.send(key=key, value=self.serde.encode("WebhookMessage", message))
             metrics.EVENTS_OUT.labels(self.webhooks_out.get_topic_name(), output.store_code).inc()
 
     # -- claims: members' identifiers, one store at a time -------------------------------------------

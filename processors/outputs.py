@@ -9,8 +9,11 @@ import orjson
 from loyalty_stream.domain import WebhookOutput, message_id
 
 
-def webhook_record(output: WebhookOutput) -> dict[str, Any]:
+def webhook_record(output: WebhookOutput, *, subscriptions_offset: int = 0) -> dict[str, Any]:
+    """``subscriptions_offset``: how far the writer had read the subscriptions topic; the sender fans out only
+    once its own copy is that far, so a subscription made just before the event is not missed."""
     return {
+        "subscriptionsOffset": subscriptions_offset,
         "messageId": output.message_id,
         "eventName": output.event_name,
         "storeCode": output.store_code,
