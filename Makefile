@@ -27,5 +27,14 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy --strict loyalty_stream/domain
 
+# Issue 7's benchmark: its own broker, every phase, a table; JSON and PNGs in bench/results/ (docs/benchmarks.md).
+# BENCH_ARGS passes options, e.g. `make bench BENCH_ARGS="--events 1000000"` (the full size) or "--phases pipe,processor".
+bench: install $(VENV)/.bench-installed
+	$(PY) -m bench $(BENCH_ARGS)
+
+$(VENV)/.bench-installed: pyproject.toml
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,bench]'
+	touch $@
+
 clean:
 	rm -rf "$${LOYALTY_DATA_DIR:-.data}"

@@ -1,10 +1,17 @@
-"""Shared bench plumbing: a broker of its own, topics, control plane and members loaded straight into Kafka."""
+"""Shared bench plumbing: a broker of its own, topics, control plane and members loaded straight into Kafka,
+child processes that are always stopped, the outcome stream, load average and py-spy profiles."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +23,7 @@ from loyalty_stream.clock import iso_utc
 from loyalty_stream.domain import parse_achievement
 from loyalty_stream.kafka import create_topics
 from loyalty_stream.localkafka import LocalBroker
-from loyalty_stream.procs import free_port
+from loyalty_stream.procs import free_port, port_open, spawn, stop, wait_until
 from loyalty_stream.settings import Settings
 from loyalty_stream.topics import build_topics
 from schemas.serde import Serde
@@ -68,10 +75,19 @@ def producer(settings: Settings, **extra: Any) -> Producer:
     )
 
 
-def load_control_plane(settings: Settings, members: Iterable[tuple[str, str, str]]) -> None:
-    """Schemas, achievements (parsed first, so they are valid) and members, written straight to their topics."""
+def load_control_plane(
+    settings: Settings, members: Iterable[tuple[str, str, str]], subscriptions: Iterable[dict[str, Any]] = ()
+) -> None:
+    """Schemas, achievements (parsed first, so they are valid), webhook subscriptions and members, written
+    straight to their topics."""
     serde, topics, p = Serde(), build_topics(settings), producer(settings)
     now = iso_utc()
+    for sub in subscriptions:
+        p.produce(
+            topics.subscriptions.name,
+            key=f"{sub['storeCode']}:{sub['subscriptionId']}".encode(),
+            value=serde.encode("WebhookSubscription", {**sub, "createdAt": now, "updatedAt": now}),
+        )
     for store in STORES:
         for event_type, fields in SCHEMAS.items():
             p.produce(
@@ -148,3 +164,206 @@ def wait_drained(settings: Settings, group: str, topics: list[str], timeout: flo
         if time.monotonic() > deadline:
             raise TimeoutError(f"{group} did not drain {topics} in {timeout}s")
         time.sleep(poll)
+
+
+# -- processes --------------------------------------------------------------------------------------
+
+
+class Procs:
+    """Child processes of one phase; ``with Procs(...) as procs`` stops every one of them, even on failure."""
+
+    def __init__(self, settings: Settings, logs: Path) -> None:
+        self.settings = settings
+        self.logs = logs
+        self.running: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, argv: list[str], **env: str) -> subprocess.Popen[bytes]:
+        full_env = {**os.environ, **self.settings.child_env(), "PYTHONUNBUFFERED": "1", **env}
+        proc = spawn(argv, env=full_env, log=self.logs / f"{name}.log")
+        self.running[name] = proc
+        return proc
+
+    def service(self, name: str, module: str) -> subprocess.Popen[bytes]:
+        return self.start(name, [sys.executable, "-m", module])
+
+    def receiver(self, out: Path, port: int, hosts: list[str] | None = None) -> subprocess.Popen[bytes]:
+        proc = self.start("receiver", [sys.executable, "-m", "bench.receiver", str(out), str(port), *(hosts or [])])
+        wait_until(lambda: port_open("127.0.0.1", port), timeout=30, what="the bench receiver")
+        return proc
+
+    def stop(self, name: str) -> None:
+        proc = self.running.pop(name, None)
+        if proc is not None:
+            stop(proc, grace=20)
+
+    def __enter__(self) -> Procs:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for name in list(self.running):
+            self.stop(name)
+
+
+def arrivals(path: Path) -> list[tuple[float, str]]:
+    """The receiver's log: (epoch seconds, eventId or '-') per request."""
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        when, _, event_id = line.partition(" ")
+        out.append((float(when), event_id))
+    return out
+
+
+def count_lines(path: Path) -> int:
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
+# -- measuring ---------------------------------------------------------------------------------------
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def per_second(stamps: Iterable[float]) -> list[int]:
+    """Counts per whole second since the first stamp (for throughput-over-time plots)."""
+    stamps = sorted(stamps)
+    if not stamps:
+        return []
+    counts = Counter(int(s - stamps[0]) for s in stamps)
+    return [counts.get(i, 0) for i in range(max(counts) + 1)]
+
+
+def percentiles(values: list[float], points: Iterable[float] = (50, 95, 99)) -> dict[str, float]:
+    if not values:
+        return {}
+    ordered = sorted(values)
+    return {f"p{p:g}": round(ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))], 2) for p in points}
+
+
+class Outcomes:
+    """Reads the custom-event outcomes topic from now on (or from the start): one per processed event."""
+
+    def __init__(self, settings: Settings, *, from_start: bool = False) -> None:
+        topic = build_topics(settings).custom_event_outcomes.name
+        self.consumer = Consumer(
+            {**settings.kafka_config(), "group.id": f"bench-outcomes-{time.time_ns()}", "enable.auto.commit": False}
+        )
+        parts = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        assignment = []
+        for p in parts:
+            low, high = self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            assignment.append(TopicPartition(topic, p, low if from_start else high))
+        self.consumer.assign(assignment)
+
+    def take(self, count: int, timeout: float, progress: Any = None) -> list[int]:
+        """Broker timestamps (ms) of the next ``count`` outcomes; fewer when ``timeout`` runs out."""
+        stamps: list[int] = []
+        deadline = time.monotonic() + timeout
+        while len(stamps) < count and time.monotonic() < deadline:
+            batch = [m for m in self.consumer.consume(10000, 0.5) if m.error() is None]
+            stamps += [m.timestamp()[1] for m in batch]
+            if progress is not None:
+                progress.update(len(batch))
+        return stamps
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+# -- profiles ----------------------------------------------------------------------------------------
+
+
+def cpu_times(pid: int) -> tuple[float, float, float]:
+    """Seconds so far: the process's CPU time (all threads), its main thread's time on a CPU, and the time the
+    main thread was runnable but waited for a CPU (taken by other processes: the machine is shared)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        on_cpu, waiting, _slices = Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()
+    except (OSError, ValueError):
+        return 0.0, 0.0, 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), int(on_cpu) / 1e9, int(waiting) / 1e9
+
+
+@contextlib.contextmanager
+def profiled(pid: int, out: Path, seconds: float = 20.0, *, enabled: bool = True) -> Iterator[None]:
+    """py-spy samples ``pid`` for ``seconds`` (in the background) while the body runs, only threads holding the
+    GIL (``--gil``: what keeps the interpreter busy, not what waits); raw stacks to ``out``, and the CPU use
+    (% of one core) over the sampled time to ``out`` + ``.cpu`` (see ``cpu_times``)."""
+    spy = None
+    if enabled:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        time.sleep(0.5)  # a process that has just been started: let the interpreter come up
+        before, started = cpu_times(pid), time.monotonic()
+        spy = subprocess.Popen(
+            [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(pid), "-d", str(int(seconds)),
+             "-r", "50", "--gil", "-f", "raw", "-o", str(out), "--nonblocking"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+    try:
+        yield
+    finally:
+        if spy is not None:
+            try:
+                spy.wait(seconds + 30)
+            except subprocess.TimeoutExpired:
+                spy.kill()
+                spy.wait()
+            wall = min(time.monotonic() - started, seconds)
+            used = [round(100 * (b - a) / wall) for a, b in zip(before, cpu_times(pid), strict=True)]
+            names = ("process_cpu", "main_thread_cpu", "main_thread_waiting_for_cpu")
+            Path(f"{out}.cpu").write_text(json.dumps(dict(zip(names, used, strict=True))))
+
+
+def _where(frame: str) -> str:
+    """'function (path:line)' → a short owner: a site-package's name, a stdlib module, or our module."""
+    path = frame.rpartition("(")[2].rstrip(")").rpartition(":")[0]
+    if "site-packages/" in path:
+        return path.split("site-packages/")[1].split("/")[0].removesuffix(".py")
+    if "/lib/python3" in path:
+        return "stdlib:" + path.split("/lib/python3.11/")[-1].split("/")[0].removesuffix(".py")
+    parts = Path(path).parts
+    for anchor in ("processors", "ingest_api", "webhook_sender", "loyalty_stream", "schemas", "bench"):
+        if anchor in parts:
+            return "/".join(parts[parts.index(anchor) :])
+    return path or "?"
+
+
+OURS = ("processors/", "ingest_api/", "webhook_sender/", "loyalty_stream/", "schemas/")
+
+
+def summarize_profile(path: Path, top: int = 8) -> dict[str, Any]:
+    """From py-spy's raw output, in % of GIL-holding samples: self time by owner (library or module) and by
+    function, and inclusive time of our own functions; plus the process's CPU % while sampled."""
+    owners: Counter[str] = Counter()
+    functions: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    if not path.exists():
+        return {}
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        frames = stack.split(";")
+        n = int(count)
+        total += n
+        owners[_where(frames[-1])] += n
+        functions[frames[-1].split(" (")[0] + " @ " + _where(frames[-1])] += n
+        for name in {f.split(" (")[0] + " @ " + _where(f) for f in frames if _where(f).startswith(OURS)}:
+            inclusive[name] += n
+    if not total:
+        return {}
+
+    def pct(counter: Counter[str]) -> dict[str, float]:
+        return {k: round(100 * v / total, 1) for k, v in counter.most_common(top)}
+
+    cpu = Path(f"{path}.cpu")
+    return {
+        "samples": total,
+        "cpu_percent": json.loads(cpu.read_text()) if cpu.exists() else None,
+        "self_by_owner": pct(owners),
+        "self_by_function": pct(functions),
+        "ours_inclusive": pct(inclusive),
+    }

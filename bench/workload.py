@@ -98,11 +98,14 @@ def member_ids(members: int, seed: int) -> list[tuple[str, str, str]]:
 
 
 def events(count: int, members: list[tuple[str, str, str]], seed: int, *, days: int = 14) -> Iterator[dict[str, Any]]:
-    """Custom events (JSON input form) spread over the last ``days`` days."""
+    """Custom events (JSON input form) spread over the last ``days`` days (relative to now; everything else
+    is fixed by ``seed``). The first ``len(members)`` events touch every member once."""
     rng = random.Random(seed + 1)
     now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    first_pass = list(range(len(members)))
+    rng.shuffle(first_pass)  # every member once (in a seeded order) before any member twice
     for n in range(count):
-        store, customer_id, email = members[rng.randrange(len(members))]
+        store, customer_id, email = members[first_pass[n] if n < len(first_pass) else rng.randrange(len(members))]
         kind = EVENT_TYPES[rng.randrange(3)]
         body: dict[str, Any] = {}
         if kind == "workout":
@@ -123,3 +126,64 @@ def events(count: int, members: list[tuple[str, str, str]], seed: int, *, days: 
 
 def as_json(event: dict[str, Any]) -> bytes:
     return json.dumps(event).encode()
+
+
+def subscription(store: str, n: int, url: str) -> dict[str, Any]:
+    """A MemberAchievementProgressWasChanged webhook subscription (WebhookSubscription record)."""
+    return {
+        "storeCode": store,
+        "subscriptionId": str(uuid.UUID(int=(STORES.index(store) << 32) + n + 1, version=4)),
+        "eventName": "MemberAchievementProgressWasChanged",
+        "url": url,
+        "headers": [{"headerName": "X-Bench", "headerValue": "1"}],
+    }
+
+
+def webhook_messages(
+    count: int, members: list[tuple[str, str, str]], seed: int
+) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    """(key, WebhookMessage record) pairs shaped like the processor's (processors/outputs.py webhook_record)."""
+    rng = random.Random(seed + 2)
+    created = datetime.now(UTC).isoformat()
+    for n in range(count):
+        store, customer_id, email = members[rng.randrange(len(members))]
+        goal = rng.choice((1, 5, 300))
+        rule = {
+            "achievementRuleId": f"rule-{n % 10}",
+            "periodGoal": goal,
+            "currentPeriodValue": rng.randint(0, goal),
+            "periodType": "day",
+            "consecutivePeriods": 3,
+            "completedConsecutivePeriods": rng.randint(0, 3),
+            "type": "direct",
+            "trigger": "custom_event",
+            "translations": {"en": {"name": "bench rule"}},
+        }
+        data = {
+            "member": {"customerId": customer_id, "email": email},
+            "achievement": {
+                "achievementId": f"00000000-0000-4000-8000-{n % 10:012d}",
+                "achievementName": f"bench achievement {n % 10}",
+                "limitReached": False,
+                "manuallyEdited": False,
+                "memberProgress": {"completedCount": 0, "reset": False, "rules": [rule]},
+                "previousMemberProgress": {"completedCount": 0, "rules": [rule]},
+            },
+            "triggerType": "custom_event",
+            "trigger": {
+                "triggerId": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "type": "custom_event",
+                "createdAt": created,
+                "eventDate": created,
+                "eventId": f"bench-webhook-{seed}-{n}",
+            },
+        }
+        record = {
+            "messageId": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "eventName": "MemberAchievementProgressWasChanged",
+            "storeCode": store,
+            "createdAt": created,
+            "data": json.dumps(data, separators=(",", ":")),
+            "customerId": customer_id,
+        }
+        yield f"{store}:{customer_id}".encode(), record

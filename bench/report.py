@@ -1,0 +1,134 @@
+"""The results table (measured vs target), the JSON file and the PNG plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+TARGETS = {
+    "processor events/s per worker": (">=", 30000),
+    "processor / pipe baseline": (">=", 0.15),
+    "e2e p99 ms at 2000 events/s": ("<=", 250),
+    "ingest single req/s": (">=", 5000),
+    "ingest single p99 ms": ("<=", 50),
+    "ingest batch events/s": (">=", 50000),
+    "sender deliveries/s (1 endpoint)": (">=", 3000),
+    "sender deliveries/s (50 endpoints)": (">=", 3000),
+    "recovery warm s": ("<=", 10),
+}
+
+
+def rows(results: dict[str, Any]) -> list[tuple[str, Any, str, str, str]]:
+    """(metric, measured, target, met, load average at the phase's start)."""
+    out: list[tuple[str, Any, str, str, str]] = []
+
+    def add(phase: str, metric: str, value: Any, note: str = "") -> None:
+        load = " ".join(f"{x:.1f}" for x in results.get(phase, {}).get("load_average", []))
+        target, met = "", ""
+        if metric in TARGETS and value is not None:
+            op, goal = TARGETS[metric]
+            target = f"{op} {goal:,}"
+            met = "yes" if (value >= goal if op == ">=" else value <= goal) else "no"
+        out.append((metric + (f" ({note})" if note else ""), value, target, met, load))
+
+    r = results
+    for phase in r:
+        if "error" in r[phase]:
+            out.append((f"{phase}: FAILED", r[phase]["error"][:60], "", "", ""))
+    if "events_per_s" in r.get("pipe", {}):
+        add("pipe", "pipe baseline events/s", r["pipe"]["events_per_s"])
+    if "events_per_s" in r.get("processor", {}):
+        add("processor", "processor events/s per worker", r["processor"]["events_per_s"])
+        if "ratio_to_pipe" in r["processor"]:
+            add("processor", "processor / pipe baseline", r["processor"]["ratio_to_pipe"])
+    for step in r.get("e2e", {}).get("steps", []):
+        rate = step["offered_per_s"]
+        note = f"{step['with_webhook']}/{step['events']} webhooks, sent {step['achieved_send_per_s']:g}/s"
+        note += "" if step.get("sustained") else ", NOT sustained"
+        p99 = step["latency_ms"].get("p99")
+        metric = "e2e p99 ms at 2000 events/s" if rate == 2000 else f"e2e p99 ms at {rate:g} events/s"
+        add("e2e", metric, p99, note)
+        add("e2e", f"e2e p50 ms at {rate:g} events/s", step["latency_ms"].get("p50"))
+    if "single" in r.get("ingest", {}):
+        single, batch = r["ingest"]["single"], r["ingest"]["batch"]
+        add("ingest", "ingest single req/s", round(single["requests_per_s"]), f"non-2xx {single['non_2xx']}")
+        add("ingest", "ingest single p99 ms", single.get("p99_ms"))
+        add("ingest", "ingest batch events/s", batch["events_per_s"], f"batches with errors {batch['failed_batches']}")
+    for n in ("1", "50"):
+        case = r.get("sender", {}).get(n)
+        if case:
+            label = "1 endpoint" if n == "1" else "50 endpoints"
+            add("sender", f"sender deliveries/s ({label})", case["deliveries_per_s"],
+                f"{case['deliveries']}/{case['expected']} delivered")  # fmt: skip
+    if "warm" in r.get("recovery", {}):
+        add("recovery", "recovery warm s", r["recovery"]["warm"]["seconds"])
+        add("recovery", "recovery cold s", r["recovery"]["cold"]["seconds"])
+    return out
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = ["| metric | measured | target | met | load avg at start (1/5/15 min) |", "|---|---:|---|---|---|"]
+    for metric, value, target, met, load in rows(results):
+        shown = f"{value:,}" if isinstance(value, int | float) else str(value)
+        lines.append(f"| {metric} | {shown} | {target} | {met} | {load} |")
+    return "\n".join(lines)
+
+
+def plots(results: dict[str, Any], out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    series = {
+        "pipe baseline (events/s)": results.get("pipe", {}).get("series"),
+        "processor, 1 worker (events/s)": results.get("processor", {}).get("series"),
+        "sender, 1 endpoint (deliveries/s)": results.get("sender", {}).get("1", {}).get("series"),
+        "sender, 50 endpoints (deliveries/s)": results.get("sender", {}).get("50", {}).get("series"),
+    }
+    for step in results.get("e2e", {}).get("steps", []):
+        series[f"e2e at {step['offered_per_s']:g}/s (events with webhook/s)"] = step["webhook_series"]
+    series = {k: v for k, v in series.items() if v}
+    if series:
+        fig, axes = plt.subplots(len(series), 1, figsize=(9, 2.2 * len(series)), squeeze=False)
+        for ax, (title, values) in zip(axes[:, 0], series.items(), strict=True):
+            ax.plot(range(len(values)), values, lw=1, marker="." if len(values) < 30 else None)
+            ax.set_title(title, fontsize=9)
+            ax.set_ylim(bottom=0)
+            ax.grid(alpha=0.3)
+        axes[-1, 0].set_xlabel("seconds since the first record")
+        fig.tight_layout()
+        written.append(out / "throughput.png")
+        fig.savefig(written[-1], dpi=90)
+        plt.close(fig)
+
+    groups: dict[str, dict[str, float]] = {}
+    for step in results.get("e2e", {}).get("steps", []):
+        groups[f"e2e HTTP 200→webhook\n{step['offered_per_s']:g}/s offered"] = step["latency_ms"]
+    ingest = results.get("ingest", {})
+    for name in ("single", "batch"):
+        if name in ingest:
+            groups[f"ingest {name}\n(wrk)"] = {k.removesuffix("_ms"): v for k, v in ingest[name].items()
+                                               if k.startswith("p") and k.endswith("_ms")}  # fmt: skip
+    if groups:
+        fig, ax = plt.subplots(figsize=(9, 4))
+        names = ["p50", "p95", "p99"]
+        for i, (_label, values) in enumerate(groups.items()):
+            for j, name in enumerate(names):
+                if name in values:
+                    ax.bar(i + (j - 1) * 0.25, values[name], 0.25, color=f"C{j}", label=name if i == 0 else None)
+        ax.set_xticks(range(len(groups)), list(groups), fontsize=8)
+        ax.set_yscale("log")
+        ax.set_ylabel("ms (log)")
+        ax.axhline(250, color="gray", ls="--", lw=0.8)
+        ax.text(len(groups) - 0.5, 250, "e2e target 250 ms", fontsize=7, va="bottom", ha="right")
+        ax.axhline(50, color="gray", ls=":", lw=0.8)
+        ax.text(len(groups) - 0.5, 50, "ingest target 50 ms", fontsize=7, va="bottom", ha="right")
+        ax.legend(fontsize=8)
+        ax.set_title("latency percentiles", fontsize=9)
+        fig.tight_layout()
+        written.append(out / "latency.png")
+        fig.savefig(written[-1], dpi=90)
+        plt.close(fig)
+    return written
