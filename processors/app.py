@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -249,8 +250,11 @@ class Processor:
             await self._release(evicted, "parking_full", msg)
 
     async def _release(self, entries: list[Parked], reason: str, msg: Any) -> None:
-        """Parked events that will never be counted: to the unmatched topic, with their reason."""
+        """Parked events that will never be counted: to the unmatched topic, with their reason. Those of a
+        deleted member leave without its personal data (identifiers and body)."""
         for entry in entries:
+            if reason == "member_deleted":
+                entry = replace(entry, record={**entry.record, "body": "{}", "customerData": {}})
             value = self.serde.encode("CustomEvent", entry.record)
             key = f"{entry.record['storeCode']}:{entry.event_id}".encode()
             headers = {"loyalty-reason": reason.encode(), "loyalty-parked-at": str(entry.parked_at).encode()}
@@ -302,9 +306,17 @@ class Processor:
             await self._dead_letter(msg, "unknown_store", "member-events record without a known store key")
         elif name == "ProcessorSignal":
             if record["kind"] == "member_deleted":
-                self.states.delete(msg.key)
+                await self._forget(msg.key, store.code)
         else:
             await self._apply(msg.key, store, parts[1], record)
+
+    async def _forget(self, key: bytes, store: str) -> None:
+        """A deleted member: its state goes, and so do the outcomes of its events (they carry its identifiers);
+        what earlier outputs hold stays in their topics until retention removes it (docs/operations.md)."""
+        state, _raw = self.states.load(key)
+        for custom_event_id in state.log:
+            await self.outcomes.send(key=join_key(store, custom_event_id), value=None)
+        self.states.delete(key)
 
     async def _apply(self, key: bytes, store: Store, customer_id: str, record: dict[str, Any]) -> None:
         now = datetime.now(UTC)
