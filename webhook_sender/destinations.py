@@ -15,11 +15,8 @@ A refused connection raises ``DestinationRefused``; httpx wraps it in ``httpx.Co
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import ipaddress
 import socket
-import sys
-import types
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -125,17 +122,6 @@ def refused_reason(exc: BaseException) -> str | None:
     return None
 
 
-def _assume_asyncio() -> None:
-    """httpcore asks sniffio which event loop it runs on, several times per request; without sniffio
-    installed every ask is a failed import that stats each ``sys.path`` entry (about 0.1 ms each, a third
-    of the sender's CPU per delivery in a profile). The sender only ever runs on asyncio, so it answers
-    that once. A real sniffio, when installed, is left alone."""
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        shim = types.ModuleType("sniffio", "loyalty-stream: the sender runs on asyncio only")
-        shim.current_async_library = lambda: "asyncio"  # type: ignore[attr-defined]
-        sys.modules["sniffio"] = shim
-
-
 class PoolPerOrigin(httpx.AsyncBaseTransport):
     """A connection pool per destination (scheme, host, port), each with the guarded backend.
 
@@ -181,7 +167,6 @@ class PoolPerOrigin(httpx.AsyncBaseTransport):
 
 def make_client(settings: Settings) -> httpx.AsyncClient:
     """One client for every endpoint: no redirects, no proxies from the environment, a pool per origin."""
-    _assume_asyncio()
     return httpx.AsyncClient(
         transport=PoolPerOrigin(settings, keepalive=4 * settings.webhook_endpoint_concurrency),
         timeout=httpx.Timeout(settings.webhook_timeout_seconds),
