@@ -10,12 +10,24 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from ingest_api import metrics
+from ingest_api.body_guard import BodyGuard
 from ingest_api.claims import MemberCommands
 from ingest_api.deps import Runtime
-from ingest_api.errors import ApiError, BadRequest, FieldProblem, NotFound
+from ingest_api.errors import (
+    ApiError,
+    BadRequest,
+    FieldProblem,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    bad_request,
+    error_response,
+)
 from ingest_api.producer import AckedProducer
+from ingest_api.responses import NOT_FOUND
 from ingest_api.routes import (
     achievements,
     batch,
@@ -37,8 +49,11 @@ from schemas.serde import Serde
 log = logging.getLogger(__name__)
 
 
+_LOCATIONS = ("body", "path", "query", "header", "cookie")
+
+
 def _path(loc: tuple[Any, ...]) -> str:
-    parts = [p for p in loc if p not in ("body",)]
+    parts = list(loc[1:] if loc and loc[0] in _LOCATIONS else loc)
     out = ""
     for part in parts:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -58,20 +73,56 @@ def _problems(exc: RequestValidationError) -> list[FieldProblem]:
     return problems
 
 
+def _http_error(exc: HTTPException) -> ApiError:
+    """Starlette's and FastAPI's own HTTP errors (unknown path, wrong method, bad body) in Open Loyalty's shapes."""
+    if exc.status_code == 404:
+        return NotFound()
+    if exc.status_code == 405:
+        return MethodNotAllowed()
+    if exc.status_code == 413:
+        return PayloadTooLarge()
+    if exc.status_code == 400:
+        return bad_request("body", str(exc.detail), "invalid_body")
+    error = ApiError(str(exc.detail))
+    error.status = exc.status_code
+    return error
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers())
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        error = BadRequest(_problems(exc))
-        return JSONResponse(error.body(), status_code=400)
+        return error_response(BadRequest(_problems(exc)))
 
-    @app.exception_handler(404)
-    async def not_found(_request: Request, _exc: Exception) -> JSONResponse:
-        error = NotFound()
-        return JSONResponse(error.body(), status_code=404)
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+        response = error_response(_http_error(exc))
+        response.headers.update(exc.headers or {})  # e.g. Allow on a 405
+        return response
+
+
+def _install_openapi(app: FastAPI) -> None:
+    """Our OpenAPI as the API answers: FastAPI's 422 never happens (validation errors are 400), and an admin
+    key on an unknown store gets 404 on every store path."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for path, operations in schema.get("paths", {}).items():
+                for operation in operations.values():
+                    responses = operation.get("responses", {})
+                    responses.pop("422", None)
+                    if path.startswith("/api/{storeCode}/"):
+                        responses.setdefault("404", NOT_FOUND[404])
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema.get("components", {}).get("schemas", {}).pop(name, None)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -113,6 +164,9 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.runtime = runtime
     _install_error_handlers(app)
+    _install_openapi(app)
+    # Added before the metrics middleware, so that one wraps it and counts its 413s.
+    app.add_middleware(BodyGuard, settings=settings)
     metrics.install(app)
     # custom_event_reads after schemas and batch: its /customEvent/{customEvent} must not shadow theirs
     for module in (custom_events, batch, schemas, achievements, members, member_reads, custom_event_reads):

@@ -118,7 +118,7 @@ class CustomEventOut(_Out):
     eventName: str | None = Field(None, description="The schema's name")
     customerData: dict[str, str]
     body: dict[str, Any] = Field(description="The body as received (the contract's array-of-maps is a deviation)")
-    eventDate: str
+    eventDate: str | None = Field(None, description="In store time with its offset; absent if the record's is no date")
     createdAt: str | None = None
     eventId: str | None = None
     outcome: str = Field(description="counted | no_effect | parked | unmatched | dead_lettered")

@@ -1,4 +1,4 @@
-"""Dependencies of the routes: the runtime (producer, control plane) and store authentication."""
+"""Dependencies of the routes: the runtime (producer, control plane) and store authentication + rate limit."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Annotated
 
-from fastapi import Depends, Header, Path, Request
+from fastapi import Depends, Path, Request, Security
+from fastapi.security import APIKeyHeader
 
 from ingest_api.claims import MemberCommands
 from ingest_api.errors import Forbidden, NotAuthenticated, NotFound
 from ingest_api.producer import AckedProducer
+from ingest_api.rate_limit import RateLimiter
 from ingest_api.views import ReadModels
 from loyalty_stream.catalog import AchievementCatalog
 from loyalty_stream.controlplane import ControlPlane
@@ -38,6 +40,11 @@ class Runtime:
     def catalog(self) -> AchievementCatalog:
         """The control plane's achievements, parsed (cached until the control plane changes)."""
         return AchievementCatalog(self.control)
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        """One token bucket per store in this process (``ingest_api.rate_limit``)."""
+        return RateLimiter(self.settings.api_rate_limit_per_second, self.settings.api_rate_limit_burst)
 
     @cached_property
     def views(self) -> ReadModels:
@@ -70,13 +77,15 @@ def _key_matches(candidate: str, keys: frozenset[str]) -> bool:
     return any(hmac.compare_digest(candidate.encode(), k.encode()) for k in keys)
 
 
-def authenticated_store(
-    runtime: RuntimeDep,
-    store_code: Annotated[str, Path(alias="storeCode", max_length=64)],
-    token: Annotated[str | None, Header(alias="X-AUTH-TOKEN")] = None,
-) -> Store:
+STORE_CODE = r"^[A-Za-z0-9_-]{1,64}$"  # domain.md §1; a malformed code is 400 before authentication
+# The contract's security scheme ("token", an API key in X-AUTH-TOKEN); missing → our 401, not FastAPI's 403.
+API_KEY = APIKeyHeader(
+    name="X-AUTH-TOKEN", scheme_name="token", description="API key of a store (tenant)", auto_error=False
+)
+
+
+def _authenticate(settings: Settings, store_code: str, token: str | None) -> Store:
     """401 without a known key, 403 with another store's key, 404 for an unknown store (after auth)."""
-    settings = runtime.settings
     if not token:
         raise NotAuthenticated()
     if _key_matches(token, settings.admin_key_set):
@@ -92,4 +101,22 @@ def authenticated_store(
     raise NotAuthenticated()
 
 
+async def authenticated_store(
+    runtime: RuntimeDep,
+    store_code: Annotated[str, Path(alias="storeCode", min_length=1, max_length=64, pattern=STORE_CODE)],
+    token: Annotated[str | None, Security(API_KEY)] = None,
+) -> Store:
+    """The store the request may act on, then one request off its rate limit (429 when it has none left).
+
+    ``async``: it is cheap, and a sync dependency would cost every request a trip through the thread pool.
+    """
+    store = _authenticate(runtime.settings, store_code, token)
+    runtime.rate_limiter.check(store.code)
+    return store
+
+
 StoreDep = Annotated[Store, Depends(authenticated_store)]
+# An id in a path (achievementId, customEventId, eventType): at most 255 characters like every string.
+PathId = Annotated[str, Path(min_length=1, max_length=255)]
+# {member}: a customerId, or email=…, phone=…, loyaltyCardNumber=… (a 255-character value plus its prefix).
+MemberRef = Annotated[str, Path(min_length=1, max_length=255 + len("loyaltyCardNumber="))]

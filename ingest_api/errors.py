@@ -5,15 +5,20 @@ ApiError                      (status, message, errors)
 ├── NotAuthenticated          401 {"message":"Authentication Required"}
 ├── Forbidden                 403 {"code":403,"message":"Forbidden."}
 ├── NotFound                  404 {"code":404,"message":"Not Found"}
+├── MethodNotAllowed          405 {"code":405,"message":"Method Not Allowed."}
 ├── PayloadTooLarge           413
 ├── RateLimited               429 + Retry-After
 └── BrokerUnavailable         503 + Retry-After
+
+``error_response`` renders any of them; the app's handlers and the request-body guard use it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from fastapi.responses import JSONResponse
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +91,11 @@ class NotFound(ApiError):
     message = "Not Found"
 
 
+class MethodNotAllowed(ApiError):
+    status = 405
+    message = "Method Not Allowed."
+
+
 class PayloadTooLarge(ApiError):
     status = 413
     message = "Request body too large"
@@ -102,3 +112,7 @@ class BrokerUnavailable(ApiError):
 
     def __init__(self, message: str | None = None, *, retry_after: int | None = 5) -> None:
         super().__init__(message, retry_after=retry_after)
+
+
+def error_response(error: ApiError) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=error.status, headers=error.headers())

@@ -10,15 +10,30 @@ import orjson
 
 from ingest_api.errors import FieldProblem
 from ingest_api.models import EventIn
+from ingest_api.strict import EARLIEST_EVENT_DATE, json_problems, parse_datetime
 from loyalty_stream.clock import iso_utc
 from loyalty_stream.controlplane import ControlPlane
-from loyalty_stream.domain.events import parse_event_date
 from loyalty_stream.domain.ids import custom_event_id
 from loyalty_stream.identity import identifiers_of
 from loyalty_stream.settings import Store
-from loyalty_stream.validation import body_problems, value_problems
+from loyalty_stream.validation import body_problems
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+def _body_date_problems(
+    body: dict[str, Any], fields: list[dict[str, Any]], store: Store, prefix: str, flagged: set[str]
+) -> list[FieldProblem]:
+    """Declared datetime fields must be instants the calendar can convert (year 1 east of UTC is not)."""
+    problems = []
+    for spec in fields:
+        path, value = f"{prefix}.{spec['name']}", body.get(spec["name"])
+        if spec["type"] == "datetime" and isinstance(value, str) and path not in flagged:
+            try:
+                parse_datetime(value, store.tz)
+            except ValueError:
+                problems.append(FieldProblem(path, "This value is not a valid datetime.", "invalid_type"))
+    return problems
 
 
 def event_problems(
@@ -40,14 +55,20 @@ def event_problems(
             FieldProblem(p, m, "invalid_type")
             for p, m in body_problems(event.body, schema["fields"], prefix=f"{prefix}.body")
         ]
-    problems += [FieldProblem(p, m, "invalid_value") for p, m in value_problems(event.body, f"{prefix}.body")]
+        flagged = {p.path for p in problems}
+        problems += _body_date_problems(event.body, schema["fields"], store, f"{prefix}.body", flagged)
+    problems += json_problems(event.body, f"{prefix}.body")  # strings, keys, numbers, nesting (ingest_api.strict)
     try:
-        event_date = parse_event_date(event.eventDate, store.tz)
+        event_date = parse_datetime(event.eventDate, store.tz)
         if event_date - now > FUTURE_TOLERANCE:
             problems.append(
                 FieldProblem(
                     f"{prefix}.eventDate", "The event date is more than 5 minutes in the future.", "future_date"
                 )
+            )
+        elif event_date < EARLIEST_EVENT_DATE:
+            problems.append(
+                FieldProblem(f"{prefix}.eventDate", "The event date is before 1900-01-01T00:00:00Z.", "too_early")
             )
     except ValueError:
         problems.append(FieldProblem(f"{prefix}.eventDate", "This value is not a valid datetime.", "invalid_datetime"))

@@ -25,13 +25,16 @@ import orjson
 from starlette.datastructures import QueryParams
 
 from ingest_api.errors import BadRequest, FieldProblem
-from loyalty_stream.domain import parse_event_date
+from ingest_api.strict import parse_datetime
 from loyalty_stream.identity import normalise
 
 Kind = Literal["text", "id", "bool", "int", "datetime", "email", "phone", "loyaltyCardNumber"]
 UTC_ZONE = ZoneInfo("UTC")
 MAX_ITEMS_ON_PAGE = 50
 DEFAULT_ITEMS_ON_PAGE = 10
+MAX_PAGE = 2**31 - 1
+MAX_VALUE = 255  # a filter value (each of an `in` list) is a string like any other: ≤ 255 characters
+MAX_IN_VALUES = 100
 _OPS: dict[str, frozenset[str]] = {
     "text": frozenset({"eq", "neq", "like", "in"}),
     "id": frozenset({"eq", "neq", "in"}),
@@ -101,7 +104,7 @@ def _comparable(value: Any, kind: Kind, tz: ZoneInfo) -> Any:
         return None
     if kind == "datetime":
         try:
-            return parse_event_date(value, tz) if isinstance(value, str) else None
+            return parse_datetime(value, tz) if isinstance(value, str) else None
         except ValueError:
             return None
     if kind in ("email", "phone", "loyaltyCardNumber", "id") and isinstance(value, str):
@@ -128,7 +131,7 @@ def _parse_value(raw: str, kind: Kind, op: str, tz: ZoneInfo) -> Any:
             raise ValueError("This value should be an integer.") from None
     if kind == "datetime":
         try:
-            return parse_event_date(raw, tz)
+            return parse_datetime(raw, tz)
         except ValueError:
             raise ValueError("This value is not a valid datetime.") from None
     return _comparable(raw, kind, tz)
@@ -209,12 +212,18 @@ def parse_list_query(
         if op not in _OPS[spec.kind]:
             problems.append(FieldProblem(key, f"Operators for {name}: {', '.join(sorted(_OPS[spec.kind]))}."))
             continue
+        values = raw.split(",") if op == "in" else [raw]
+        if len(values) > MAX_IN_VALUES or any(len(v) > MAX_VALUE for v in values):
+            problems.append(
+                FieldProblem(key, f"At most {MAX_IN_VALUES} values of {MAX_VALUE} characters or less.", "too_long")
+            )
+            continue
         try:
             filters.append(Filter(name, spec, op, _parse_value(raw, spec.kind, op, tz)))
         except ValueError as exc:
             problems.append(FieldProblem(key, str(exc), "invalid_value"))
     try:
-        page = _int_param(params, "_page", 1, 1, None)
+        page = _int_param(params, "_page", 1, 1, MAX_PAGE)
         per_page = _int_param(params, "_itemsOnPage", DEFAULT_ITEMS_ON_PAGE, 1, MAX_ITEMS_ON_PAGE)
     except BadRequest as exc:
         problems += exc.problems

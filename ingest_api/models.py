@@ -78,12 +78,18 @@ class AchievementCreated(BaseModel):
 
 
 class CustomerIn(BaseModel):
+    """CustomerRegistrationFormType. The fields the Member record has a column for are typed here (a wrong
+    type there was a 500 when the record was encoded); the others are kept, within ``ingest_api.strict``'s
+    limits, as the member's attributes."""
+
     model_config = ConfigDict(extra="allow")
     firstName: Str255 | None = None
     lastName: Str255 | None = None
     email: Str255 | None = None
     phone: Str255 | None = None
     loyaltyCardNumber: Str255 | None = None
+    registeredAt: Str255 | None = Field(None, description="ISO-8601; no offset = store time")
+    active: bool | None = None
 
     @model_validator(mode="after")
     def _one_identifier(self) -> CustomerIn:
@@ -241,6 +247,7 @@ class CustomerUpdateIn(BaseModel):
     email: Str255 | None = None
     phone: Str255 | None = None
     loyaltyCardNumber: Str255 | None = None
+    registeredAt: Str255 | None = Field(None, description="ISO-8601; no offset = store time")
     active: bool | None = None
 
 

@@ -3,6 +3,11 @@
 No network in ``__init__``; ``start`` begins the poll thread, ``close`` flushes. A send either returns
 the record's (partition, offset) after the broker acknowledged it, or raises ``BrokerUnavailable``
 when the write definitely failed or was never enqueued: the API turns that into a 503.
+
+Back-pressure: librdkafka's queue holds at most ``api_produce_queue_max_messages`` records and
+``api_produce_queue_max_kbytes`` KiB waiting for the broker. When it is full (a slow or stopped broker,
+a flood) a send is refused at once with a 503 and ``Retry-After: 1`` instead of waiting, so memory stays
+bounded and requests are answered quickly; each queued record waits at most ``produce_timeout_seconds``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from ingest_api.errors import BrokerUnavailable
+from ingest_api.metrics import PRODUCE_FAILURES, PRODUCE_IN_FLIGHT
 from loyalty_stream.kafka import producer as make_producer
 from loyalty_stream.settings import Settings
 
@@ -36,8 +42,15 @@ class AckedProducer:
         timeout_ms = int(self._settings.produce_timeout_seconds * 1000)
         self._producer = make_producer(
             self._settings,
-            **{"message.timeout.ms": timeout_ms, "queue.buffering.max.messages": 200000, "error_cb": self._on_error},
+            **{
+                "message.timeout.ms": timeout_ms,
+                "queue.buffering.max.messages": self._settings.api_produce_queue_max_messages,
+                "queue.buffering.max.kbytes": self._settings.api_produce_queue_max_kbytes,
+                "error_cb": self._on_error,
+            },
         )
+        producer = self._producer
+        PRODUCE_IN_FLIGHT.set_function(lambda: len(producer))  # librdkafka's queue: waiting or in flight
         self._thread = threading.Thread(target=self._poll, name="producer-poll", daemon=True)
         self._thread.start()
 
@@ -82,6 +95,7 @@ class AckedProducer:
 
         if self.brokers_down:
             # Fail fast instead of queueing behind a dead connection: nothing is enqueued, so a 503 is certain.
+            PRODUCE_FAILURES.labels("brokers_down").inc()
             raise BrokerUnavailable("no Kafka broker is reachable", retry_after=2)
         kwargs: dict[str, Any] = {"key": key, "value": value, "headers": list(headers or []), "on_delivery": delivered}
         if partition is not None:
@@ -89,10 +103,16 @@ class AckedProducer:
         try:
             self.raw.produce(topic, **kwargs)
         except BufferError as exc:
+            PRODUCE_FAILURES.labels("queue_full").inc()
             raise BrokerUnavailable("the producer queue is full", retry_after=1) from exc
         except KafkaException as exc:
+            PRODUCE_FAILURES.labels("not_enqueued").inc()
             raise BrokerUnavailable(f"the write was not enqueued: {exc}") from exc
-        return await future
+        try:
+            return await future
+        except BrokerUnavailable:
+            PRODUCE_FAILURES.labels("not_acknowledged").inc()
+            raise
 
     def close(self, timeout: float = 10.0) -> None:
         if self._producer is not None:

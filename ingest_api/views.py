@@ -33,8 +33,9 @@ from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteOptions
 
 from ingest_api.errors import ApiError
 from ingest_api.outcome_store import OutcomeStore
+from ingest_api.strict import parse_datetime
 from loyalty_stream.clock import iso_utc
-from loyalty_stream.domain import MemberState, parse_event_date
+from loyalty_stream.domain import MemberState
 from loyalty_stream.keys import join_key, split_key
 from loyalty_stream.mirror import TopicMirror
 from loyalty_stream.settings import Settings, Store
@@ -184,9 +185,9 @@ def event_view(record: dict[str, Any], store: Store, schema_name: str | None) ->
     ``changedAchievements``. ``body`` is the object received (the contract's array of string maps is the
     one allowed deviation); ``eventDate`` is rendered in store time with its offset."""
     try:
-        event_date = parse_event_date(record["eventDate"], store.tz).isoformat()
+        event_date: str | None = parse_datetime(record["eventDate"], store.tz).isoformat()
     except ValueError:
-        event_date = record["eventDate"]
+        event_date = None  # a dead-lettered record from Kafka may carry anything: left out, not echoed
     try:
         body = orjson.loads(record.get("body") or "{}")
     except orjson.JSONDecodeError:
@@ -196,7 +197,6 @@ def event_view(record: dict[str, Any], store: Store, schema_name: str | None) ->
         "type": record["type"],
         "customerData": {k: v for k, v in (record.get("customerData") or {}).items() if v is not None},
         "body": body if isinstance(body, dict) else {},
-        "eventDate": event_date,
         "outcome": record["status"],
         "reason": record.get("reason"),
         "reasons": dict(record.get("reasons") or {}),
@@ -207,6 +207,7 @@ def event_view(record: dict[str, Any], store: Store, schema_name: str | None) ->
         "eventName": schema_name,
         "createdAt": record.get("createdAt"),
         "eventId": record.get("eventId"),
+        "eventDate": event_date,
     }
     item.update({k: v for k, v in optional.items() if v is not None})
     return item

@@ -147,6 +147,21 @@ class Settings(BaseSettings):
     api_batch_max_events: int = Field(1000, ge=1, description="Events per POST /customEvent/batch")
     api_batch_max_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="Body bytes per batch (more: 413)")
     api_read_model_cache_mb: int = Field(64, ge=8, description="RocksDB block cache of the API's read models")
+    api_max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Body bytes per request other than a batch (more: 413)"
+    )
+    api_rate_limit_per_second: float = Field(
+        20000.0, ge=0, description="Requests per second per store, per API process (more: 429; 0 = no limit)"
+    )
+    api_rate_limit_burst: int = Field(
+        40000, ge=1, description="Requests a store may make at once before the rate applies"
+    )
+    api_produce_queue_max_messages: int = Field(
+        100000, ge=1, description="Records the API holds waiting for the broker's ack (more: 503 at once)"
+    )
+    api_produce_queue_max_kbytes: int = Field(
+        65536, ge=1, description="KiB of records the API holds waiting for the broker's ack (more: 503 at once)"
+    )
     processor_app_id: str = Field("loyalty-processor", description="Faust app id / consumer group")
     processor_web_port: int = Field(6066, description="Processor HTTP port (health, metrics, state views)")
     processor_emit_outputs: bool = Field(True, description="Send progress records and webhooks (replays: off)")

@@ -20,11 +20,12 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from ingest_api.bodies import AchievementDetails, AchievementList
-from ingest_api.deps import Runtime, RuntimeDep, StoreDep
+from ingest_api.deps import PathId, Runtime, RuntimeDep, StoreDep
 from ingest_api.errors import BadRequest, BrokerUnavailable, FieldProblem, NotFound
 from ingest_api.listing import field, page_of, parse_list_query
 from ingest_api.models import AchievementCreated, AchievementRequest
 from ingest_api.responses import ERRORS, NOT_FOUND
+from ingest_api.strict import json_problems
 from loyalty_stream.clock import iso_utc
 from loyalty_stream.domain import (
     NAMESPACE,
@@ -59,6 +60,10 @@ def _invalid(exc: AchievementInvalid) -> BadRequest:
 
 
 def _parse(body: Any, store: Store, achievement_id: str, rules_version: int) -> Achievement:
+    # Strings ≤ 255 characters (a translation's description ≤ 4,096), keys too; safe integers; bounded nesting.
+    problems = json_problems(body, "achievement", long_text=("description",))
+    if problems:
+        raise BadRequest(problems)
     try:
         return parse_achievement(
             body, achievement_id=achievement_id, store_code=store.code, rules_version=rules_version
@@ -146,7 +151,7 @@ async def list_achievements(request: Request, store: StoreDep, runtime: RuntimeD
 
 
 @router.get(ITEM, response_model=AchievementDetails, responses={**ERRORS, **NOT_FOUND})
-async def get_achievement(achievement: str, store: StoreDep, runtime: RuntimeDep) -> JSONResponse:
+async def get_achievement(achievement: PathId, store: StoreDep, runtime: RuntimeDep) -> JSONResponse:
     _record, parsed = _stored(runtime, store, achievement)
     return JSONResponse(achievement_view(parsed))
 
@@ -160,7 +165,9 @@ async def _update(runtime: Runtime, store: Store, record: dict[str, Any], old: A
 
 
 @router.put(ITEM, status_code=204, response_class=Response, responses={**NO_CONTENT, **ERRORS, **NOT_FOUND})
-async def put_achievement(achievement: str, body: AchievementRequest, store: StoreDep, runtime: RuntimeDep) -> Response:
+async def put_achievement(
+    achievement: PathId, body: AchievementRequest, store: StoreDep, runtime: RuntimeDep
+) -> Response:
     record, old = _stored(runtime, store, achievement)
     await _update(runtime, store, record, old, body.achievement)
     return Response(status_code=204)
@@ -168,7 +175,7 @@ async def put_achievement(achievement: str, body: AchievementRequest, store: Sto
 
 @router.patch(ITEM, status_code=204, response_class=Response, responses={**NO_CONTENT, **ERRORS, **NOT_FOUND})
 async def patch_achievement(
-    achievement: str, body: AchievementRequest, store: StoreDep, runtime: RuntimeDep
+    achievement: PathId, body: AchievementRequest, store: StoreDep, runtime: RuntimeDep
 ) -> Response:
     record, old = _stored(runtime, store, achievement)
     merged = merge_patch(old, body.achievement)
@@ -210,7 +217,7 @@ def merge_patch(current: Achievement, patch: Mapping[str, Any]) -> dict[str, Any
     problems = []
     for j, item in enumerate(rules):
         rule_id = item.get("achievementRuleId") if isinstance(item, Mapping) else None
-        if not isinstance(item, Mapping) or rule_id not in ids:
+        if not isinstance(rule_id, str) or rule_id not in ids:  # an object as id was a 500 (unhashable)
             problems.append(
                 FieldProblem(
                     f"achievement.rules[{j}].achievementRuleId",

@@ -2,12 +2,13 @@
 
 Ours, not Open Loyalty's. The body ``{"events": [event, …]}`` holds 1..``LOYALTY_API_BATCH_MAX_EVENTS``
 events of the single endpoint's ``event`` shape and at most ``LOYALTY_API_BATCH_MAX_BYTES`` bytes (more:
-413, checked while the body streams in). Every event is validated on its own; the valid ones are all
-produced at once and their acknowledgements awaited together. The answer is 200 whenever the request
-itself is well-formed, with one result per event in request order: ``{"customEventId"}`` once the broker
-acknowledged it, or ``{"errors": [...]}`` in Open Loyalty's error-item shape with paths from the request
-root (``events[3].body.minutes``). An event whose write was not acknowledged gets one error with code
-``"503"``: retry it (with its ``eventId`` that is always safe), and the answer carries ``Retry-After``.
+413, checked by ``ingest_api.body_guard`` on Content-Length and while the body streams in). Every event
+is validated on its own; the valid ones are all produced at once and their acknowledgements awaited
+together. The answer is 200 whenever the request itself is well-formed, with one result per event in
+request order: ``{"customEventId"}`` once the broker acknowledged it, or ``{"errors": [...]}`` in Open
+Loyalty's error-item shape with paths from the request root (``events[3].body.minutes``). An event whose
+write was not acknowledged gets one error with code ``"503"``: retry it (with its ``eventId`` that is
+always safe), and the answer carries ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pydantic import ValidationError
 
 from ingest_api.bodies import CustomEventBatchRequest, CustomEventBatchResponse
 from ingest_api.deps import Runtime, RuntimeDep, StoreDep
-from ingest_api.errors import BadRequest, BrokerUnavailable, FieldProblem, PayloadTooLarge, bad_request
+from ingest_api.errors import BadRequest, BrokerUnavailable, FieldProblem, bad_request
 from ingest_api.intake import event_problems, event_record
 from ingest_api.models import EventIn
 from ingest_api.responses import ERRORS
@@ -70,20 +71,6 @@ def _model_problems(prefix: str, exc: ValidationError) -> list[FieldProblem]:
     ]
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it is known to exceed ``limit`` (declared or streamed)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"Request body too large: the limit is {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"Request body too large: the limit is {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _request(raw: bytes, max_events: int) -> CustomEventBatchRequest:
     try:
         data = orjson.loads(raw)
@@ -116,7 +103,8 @@ def _validate(store: Store, runtime: Runtime, raw: Any, index: int, now: datetim
 )
 async def post_batch(request: Request, store: StoreDep, runtime: RuntimeDep) -> JSONResponse:
     settings = runtime.settings
-    batch = _request(await _read_body(request, settings.api_batch_max_bytes), settings.api_batch_max_events)
+    # The body guard has bounded the body to api_batch_max_bytes; it is parsed here, strictly, with orjson.
+    batch = _request(await request.body(), settings.api_batch_max_events)
     now = datetime.now(UTC)
     offsets = runtime.control_offsets()
     results: list[dict[str, Any]] = [{} for _ in batch.events]

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from ingest_api.bodies import CustomEventList, CustomEventOut
-from ingest_api.deps import Runtime, RuntimeDep, StoreDep
+from ingest_api.deps import PathId, Runtime, RuntimeDep, StoreDep
 from ingest_api.errors import NotFound
 from ingest_api.listing import field, parse_list_query
 from ingest_api.responses import ERRORS, NOT_FOUND
@@ -63,7 +63,7 @@ async def list_custom_events(request: Request, store: StoreDep, runtime: Runtime
 
 
 @router.get(ITEM, response_model=CustomEventOut, responses={**ERRORS, **NOT_FOUND})
-async def get_custom_event(customEvent: str, store: StoreDep, runtime: RuntimeDep) -> JSONResponse:
+async def get_custom_event(customEvent: PathId, store: StoreDep, runtime: RuntimeDep) -> JSONResponse:
     runtime.views.require_loaded()
     record = runtime.views.outcomes.get(store.code, customEvent.strip().lower())
     if record is None:

@@ -43,7 +43,18 @@ def _readiness(runtime: Any) -> dict[str, Any]:
     return checks
 
 
-@router.get("/ready")
+_READY = {
+    "type": "object",
+    "required": ["status", "checks"],
+    "properties": {"status": {"type": "string"}, "checks": {"type": "object"}},
+}
+READY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Ready: every check is ok", "content": {"application/json": {"schema": _READY}}},
+    503: {"description": "Not ready: some check is not ok", "content": {"application/json": {"schema": _READY}}},
+}
+
+
+@router.get("/ready", responses=READY_RESPONSES)
 async def ready(runtime: RuntimeDep) -> JSONResponse:
     checks = await asyncio.to_thread(_readiness, runtime)
     ok = all(v == "ok" for v in checks.values())

@@ -12,12 +12,14 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Response
 
-from ingest_api.deps import RuntimeDep, StoreDep
+from ingest_api.deps import MemberRef, RuntimeDep, StoreDep
 from ingest_api.errors import BadRequest, FieldProblem, NotFound
 from ingest_api.member_ref import find_member
 from ingest_api.models import MemberCreated, MemberRequest, MemberUpdated, MemberUpdateRequest
 from ingest_api.responses import ERRORS, NOT_FOUND
+from ingest_api.strict import json_problems, rfc3339
 from loyalty_stream.clock import iso_utc
+from loyalty_stream.settings import Store
 
 router = APIRouter(tags=["Member"])
 
@@ -48,13 +50,29 @@ def member_record(
     }
 
 
+def _checked(customer: dict[str, Any], store: Store) -> dict[str, Any]:
+    """The customer's fields, extra ones included, within the limits of ``ingest_api.strict``; registeredAt
+    as an RFC 3339 date-time (no offset = store time)."""
+    problems = json_problems(customer, "customer")
+    if customer.get("registeredAt") is not None:
+        registered = rfc3339(customer["registeredAt"], store.tz)
+        if registered is None:
+            problems.append(FieldProblem("customer.registeredAt", "This value is not a valid datetime.", "invalid"))
+        customer["registeredAt"] = registered
+    if problems:
+        raise BadRequest(problems)
+    return customer
+
+
 def _problems(reply: dict[str, Any]) -> BadRequest:
     return BadRequest([FieldProblem(e["path"], e["message"], e.get("code", "invalid")) for e in reply["errors"]])
 
 
-@router.post("/api/{storeCode}/member", response_model=MemberCreated, responses=ERRORS)
+@router.post(
+    "/api/{storeCode}/member", response_model=MemberCreated, response_model_exclude_none=True, responses=ERRORS
+)
 async def post_member(body: MemberRequest, store: StoreDep, runtime: RuntimeDep) -> MemberCreated:
-    customer = body.customer.model_dump(exclude_none=True)
+    customer = _checked(body.customer.model_dump(exclude_none=True), store)
     customer_id = str(uuid.uuid4())
     record = member_record(store.code, customer_id, customer, None)
     reply = await runtime.member_commands.send("register", store.code, customer_id, record)
@@ -64,9 +82,11 @@ async def post_member(body: MemberRequest, store: StoreDep, runtime: RuntimeDep)
 
 
 @router.put("/api/{storeCode}/member/{member}", response_model=MemberUpdated, responses={**ERRORS, **NOT_FOUND})
-async def put_member(member: str, body: MemberUpdateRequest, store: StoreDep, runtime: RuntimeDep) -> MemberUpdated:
+async def put_member(
+    member: MemberRef, body: MemberUpdateRequest, store: StoreDep, runtime: RuntimeDep
+) -> MemberUpdated:
     existing = find_member(runtime.members.index, store.code, member)
-    customer = body.customer.model_dump(exclude_unset=True)
+    customer = _checked(body.customer.model_dump(exclude_unset=True), store)
     record = member_record(store.code, existing["customerId"], customer, existing)
     reply = await runtime.member_commands.send("update", store.code, existing["customerId"], record)
     if not reply["accepted"]:
@@ -82,7 +102,7 @@ async def put_member(member: str, body: MemberUpdateRequest, store: StoreDep, ru
     response_class=Response,
     responses={204: {"description": "Deleted."}, **ERRORS, **NOT_FOUND},
 )
-async def delete_member(member: str, store: StoreDep, runtime: RuntimeDep) -> Response:
+async def delete_member(member: MemberRef, store: StoreDep, runtime: RuntimeDep) -> Response:
     existing = find_member(runtime.members.index, store.code, member)
     await runtime.member_commands.send("delete", store.code, existing["customerId"], None)
     return Response(status_code=204)

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 
 from ingest_api.bodies import CustomEventSchemaList, CustomEventSchemaOut, CustomEventSchemaUpdateRequest
 from ingest_api.bodies import SchemaActivationRequest as ActivationRequest
-from ingest_api.deps import Runtime, RuntimeDep, StoreDep
+from ingest_api.deps import PathId, Runtime, RuntimeDep, StoreDep
 from ingest_api.errors import NotFound, bad_request
 from ingest_api.listing import field, page_of, parse_list_query
 from ingest_api.models import CustomEventSchemaRequest, SchemaField
@@ -100,13 +100,13 @@ async def list_schemas(request: Request, store: StoreDep, runtime: RuntimeDep) -
 
 
 @router.get(ITEM, response_model=CustomEventSchemaOut, responses={**ERRORS, **NOT_FOUND})
-async def get_schema(customEventSchema: str, store: StoreDep, runtime: RuntimeDep) -> JSONResponse:
+async def get_schema(customEventSchema: PathId, store: StoreDep, runtime: RuntimeDep) -> JSONResponse:
     return JSONResponse(schema_view(_stored(runtime, store, customEventSchema)))
 
 
 @router.put(ITEM, status_code=204, response_class=Response, responses={**NO_CONTENT, **ERRORS, **NOT_FOUND})
 async def put_schema(
-    customEventSchema: str, body: CustomEventSchemaUpdateRequest, store: StoreDep, runtime: RuntimeDep
+    customEventSchema: PathId, body: CustomEventSchemaUpdateRequest, store: StoreDep, runtime: RuntimeDep
 ) -> Response:
     """Name, fields and active change; eventType cannot (a different one in the body → 400)."""
     current = _stored(runtime, store, customEventSchema)
@@ -126,7 +126,7 @@ async def put_schema(
 
 
 @router.post(ACTIVE, status_code=204, response_class=Response, responses={**NO_CONTENT, **ERRORS, **NOT_FOUND})
-async def activate_schema(eventType: str, body: ActivationRequest, store: StoreDep, runtime: RuntimeDep) -> Response:
+async def activate_schema(eventType: PathId, body: ActivationRequest, store: StoreDep, runtime: RuntimeDep) -> Response:
     """Activate or deactivate: events of an inactive type are refused (400 / dead letter)."""
     current = _stored(runtime, store, eventType)
     await _write(runtime, store, {**current, "active": body.active, "updatedAt": iso_utc()})
