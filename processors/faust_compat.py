@@ -1,0 +1,135 @@
+"""Workarounds for faust-streaming 0.15.3 (aiokafka 0.14.0, mode-streaming 0.7.1): records lost after a rebalance.
+
+Import this module before the faust app starts; ``install()`` runs on import and is idempotent. Both faults
+show after a rebalance, e.g. when a worker is killed and another takes its partitions over; both were seen
+in ``tests/integration/test_faust_platform.py`` and are fixed here, each by the smallest change we found.
+
+1. Uncommitted partitions are not "sought back" (``AIOKafkaConsumerThread.seek_to_committed``)
+   faust's fetcher loop (``Consumer.getmany``) throws away a batch that comes back while the flow is stopped
+   (a rebalance is in progress: "getmany called while flow not active. Seek back to committed offsets") and
+   relies on ``perform_seek()`` -> ``AIOKafkaConsumer.seek_to_committed()`` to rewind. aiokafka has already
+   moved its position past the batch, and ``seek_to_committed`` only seeks ``if offset and offset > 0``: a
+   partition with no committed offset (or committed offset 0) stays past the thrown-away records, which are
+   then never processed (the worker idles at the end of the partition). Such batches are routine: the
+   pending ``getmany`` (1 s timeout) straddles the rebalance, and faust passes aiokafka its live
+   ``_active_partitions`` set, which the rebalance empties, and aiokafka's ``fetched_records`` reads an empty
+   set as "every partition". Fix: after aiokafka's seek, every assigned partition of a topic faust commits
+   offsets for (agent input topics; not changelogs, which table recovery positions itself, nor faust's leader
+   topic) that has no committed offset is reset by the consumer's ``auto_offset_reset`` policy, as aiokafka
+   does for a freshly assigned partition, and one committed at 0 is sought to 0.
+
+2. Events dropped when recovery resumes the streams (``mode.utils.queues.FlowControlEvent.resume``)
+   At the end of table recovery (``Recovery.on_recovery_completed``) faust resumes the stream partitions,
+   seeks them to their committed offsets and then calls ``app.flow_control.resume()``, all while the flow is
+   already running (recovery resumed it earlier to read changelogs). mode's ``resume()`` clears every
+   ``clear_on_resume`` queue (each agent's channel, the tables' changelog queue) on every call, so the events
+   the fetcher delivered in the meantime are thrown away; faust's ``_read_offset`` has already moved past
+   them, so the re-read after the seek drops them too ("DROPPED MESSAGE ROFF"), and the jump of the read
+   offset is booked as a gap that lets the commit move past them: lost for good. Fix: ``resume()`` clears the
+   queues only when the flow really was suspended. At a rebalance faust suspends and clears the flow itself
+   (``App._on_partitions_revoked``) and streams skip events of an older generation, so the clear on the
+   transition from suspended to running, which stays, is all that clearing is for.
+
+Why this is safe: ``perform_seek()`` runs only at the end of recovery after a rebalance and when a batch was
+thrown away during one; fix 1 rewinds a partition with no committed offset where faust rewinds a committed one
+to its commit, so at worst it re-reads, at least once, records no one ever committed, as a fresh assignment
+does. Fix 2 keeps, rather than drops, events of the current generation, which are processed as usual.
+We first moved faust's seek before the streams resume instead (the other obvious fix); that opens a window in
+which faust's fetcher drops records of the still-paused partitions after they were sought: lost records in
+1 of 14 runs. Check both fixes against the sources on any faust, aiokafka or mode upgrade (``TESTED_WITH``;
+a warning is logged when the versions differ).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from importlib.metadata import version
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.consumer.fetcher import OffsetResetStrategy
+from aiokafka.structs import TopicPartition
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from mode.utils.queues import FlowControlEvent
+
+log = logging.getLogger(__name__)
+
+TESTED_WITH = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0", "mode-streaming": "0.7.1"}
+_ORIGINALS: dict[tuple[type, str], Callable[..., Any]] = {
+    (AIOKafkaConsumerThread, "seek_to_committed"): AIOKafkaConsumerThread.seek_to_committed,
+    (FlowControlEvent, "resume"): FlowControlEvent.resume,
+}
+
+
+# -- fix 1 ----------------------------------------------------------------------------------------------------
+async def _seek_to_committed_or_reset(
+    consumer: AIOKafkaConsumer, is_stream: Callable[[Any], bool]
+) -> Mapping[TopicPartition, int | None]:
+    """Runs on the consumer thread: aiokafka's seek, then rewind what it leaves alone."""
+    committed: Mapping[TopicPartition, int | None] = await consumer.seek_to_committed()
+    streams = {tp: offset for tp, offset in committed.items() if is_stream(tp)}
+    for tp, offset in streams.items():
+        if offset == 0:
+            consumer.seek(tp, 0)
+    fetcher = consumer._fetcher
+    strategy = fetcher._default_reset_strategy
+    uncommitted = sorted(tp for tp, offset in streams.items() if offset is None)
+    if uncommitted and strategy != OffsetResetStrategy.NONE:  # NONE: aiokafka raises instead
+        log.info("faust_compat: no committed offset, resetting by auto_offset_reset: %s", uncommitted)
+        reset = fetcher.request_offset_reset(uncommitted, strategy)
+        assignment = consumer._subscription.subscription.assignment
+        # Like AIOKafkaConsumer.seek_to_beginning: wait for the new position, unless the assignment goes away.
+        await asyncio.wait(
+            [reset, assignment.unassign_future],
+            timeout=consumer._request_timeout_ms / 1000,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if not reset.done():
+            reset.cancel()
+    return committed
+
+
+async def seek_to_committed(self: AIOKafkaConsumerThread) -> Mapping[TopicPartition, int | None]:
+    """Seek partitions to the last committed offset; with none, to where auto_offset_reset says."""
+    app = self.app
+    changelog_topics = app.tables.changelog_topics
+    acking_topics = app.topics.acking_topics
+
+    def is_stream(tp: Any) -> bool:
+        return tp.topic in acking_topics and tp.topic not in changelog_topics
+
+    return await self.call_thread(_seek_to_committed_or_reset, self._ensure_consumer(), is_stream)
+
+
+# -- fix 2 ----------------------------------------------------------------------------------------------------
+def resume(self: FlowControlEvent) -> None:
+    """Resume production into the queues; clear them only if the flow was actually suspended."""
+    was_suspended = self._suspend.is_set()
+    self._suspend.clear()
+    self._resume.set()
+    if was_suspended:  # faust_compat: mode clears on every call, dropping events of a flow that never stopped
+        self.clear()
+
+
+_PATCHES: dict[tuple[type, str], Callable[..., Any]] = {
+    (AIOKafkaConsumerThread, "seek_to_committed"): seek_to_committed,
+    (FlowControlEvent, "resume"): resume,
+}
+
+
+def install() -> None:
+    """Patch faust (idempotent)."""
+    todo = {key: patch for key, patch in _PATCHES.items() if getattr(*key) is not patch}
+    for cls, name in todo:
+        if getattr(cls, name) is not _ORIGINALS[(cls, name)]:
+            raise RuntimeError(f"faust_compat: {cls.__name__}.{name} was already replaced by someone else")
+    installed = {name: version(name) for name in TESTED_WITH}
+    if todo and installed != TESTED_WITH:
+        log.warning("faust_compat: written for %s, running %s; check the patches still apply", TESTED_WITH, installed)
+    for (cls, name), patch in todo.items():
+        setattr(cls, name, patch)
+
+
+install()
