@@ -164,6 +164,10 @@ class Settings(BaseSettings):
     )
     processor_app_id: str = Field("loyalty-processor", description="Faust app id / consumer group")
     processor_web_port: int = Field(6066, description="Processor HTTP port (health, metrics, state views)")
+    processor_standby_replicas: int = Field(
+        0, ge=0, description="Standby table copies (0: faust 0.15 standbys can miss records; see docs/reliability.md)"
+    )
+    processor_store: str = Field("rocksdb://", description="faust table store: rocksdb:// or memory://")
     processor_emit_outputs: bool = Field(True, description="Send progress records and webhooks (replays: off)")
     processor_claims: bool = Field(True, description="Run the member-claims agent (replays: off)")
     parking_max_per_store: int = Field(10000, ge=1, description="Events of unknown members kept per store")

@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+MAX_SAFE_NUMBER = 2**53 - 1  # exact in JSON everywhere, and summable without overflow
+
 FIELD_TYPES = ("text", "number", "datetime", "boolean", "object", "collection")
 
 
@@ -58,6 +60,8 @@ def value_problems(value: Any, path: str, *, max_string: int = 255, depth: int =
         )
     if isinstance(value, float) and not math.isfinite(value):
         return [(path, "This value should be a finite number.")]
+    if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) > MAX_SAFE_NUMBER:
+        return [(path, f"This value should be between -{MAX_SAFE_NUMBER} and {MAX_SAFE_NUMBER}.")]
     if depth > 16:
         return [(path, "This value is nested too deeply.")]
     if isinstance(value, dict):

@@ -33,7 +33,10 @@ from loyalty_stream.keys import join_key, split_key
 from loyalty_stream.members import MEMBER_IDENTIFIERS, MemberDirectory
 from loyalty_stream.settings import Settings, Store
 from loyalty_stream.topics import build_topics
-from processors import metrics
+from processors import (
+    faust_compat,  # noqa: F401  (patches faust before the app exists; see the module)
+    metrics,
+)
 from processors.catalog import AchievementCatalog
 from processors.claims import decide
 from processors.intake import Admitted, Rejected, admit, decode
@@ -88,7 +91,8 @@ class Processor:
         app = faust.App(
             s.processor_app_id,
             **s.faust_broker_kwargs(),
-            store="rocksdb://",
+            store=s.processor_store,
+            table_standby_replicas=s.processor_standby_replicas,
             datadir=str(datadir),
             topic_partitions=s.topic_partitions,
             topic_replication_factor=s.topic_replication_factor,
@@ -100,7 +104,7 @@ class Processor:
             web_port=s.processor_web_port,
             web_in_thread=False,
             autodiscover=False,
-            stream_wait_empty=False,
+            stream_wait_empty=True,  # finish in-flight events before a rebalance hands their partition over
             producer_linger_ms=5,  # batch produce requests: one per event per topic is what capped throughput
             key_serializer="raw",  # we decode ourselves: a bad record is dead-lettered, never crashes an agent
             value_serializer="raw",

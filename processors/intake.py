@@ -6,7 +6,7 @@ Every record ends as an ``Admitted`` event or a ``Rejected`` one carrying the de
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -95,7 +95,8 @@ def admit(
         return Rejected("missing_field", "eventDate is missing")
     try:
         event_date = parse_event_date(record["eventDate"], store.tz)
-    except ValueError as exc:
+        event_date.astimezone(UTC)  # dates at the edge of the calendar (0001-01-01 east of UTC) overflow here
+    except (ValueError, OverflowError) as exc:
         return Rejected("invalid_event_date", str(exc))
     if event_date - now > FUTURE_TOLERANCE:
         return Rejected("future_event_date", "eventDate is more than 5 minutes in the future")

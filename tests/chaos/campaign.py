@@ -53,6 +53,7 @@ class Config:
     partitions: int = 4
     converge_seconds: float = 240.0
     processors: int = 1  # workers started at the beginning (scale-out runs use 2)
+    kinds: tuple[str, ...] = FAULTS
     senders: int = 1
     workdir: Path | None = None
 
@@ -349,20 +350,26 @@ class Campaign:
                 r.lost += diff < 0
                 r.doubled += diff > 0
                 if len(r.notes) < 5:
-                    r.notes.append(
-                        f"member {customer_id}: pipeline {orjson.dumps(got)[:300]!r} "
-                        f"oracle {orjson.dumps(want)[:300]!r}"
-                    )
-        received: dict[str, list[Any]] = {}
-        for request in receiver.received:
-            body = request.json()
-            received.setdefault(body["messageId"], []).append(body["data"])
+                    differ = {k: (got.get(k), want.get(k)) for k in set(got) | set(want) if got.get(k) != want.get(k)}
+                    r.notes.append(f"member {customer_id}: achievement -> (pipeline, oracle): {differ}")
+        outcomes: dict[str, Any] = {}
+        serde = Serde()
+        for msg in self._read_all(settings, topics.custom_event_outcomes.name):
+            outcomes[msg.key().decode().split(":", 1)[1]] = serde.decode(msg.value())[1] if msg.value() else None
+        wrong = [
+            (cid, want, (o or {}).get("status"), (o or {}).get("reason"))
+            for cid, want in oracle.outcomes.items()
+            if (o := outcomes.get(cid)) is None or (o["status"], o.get("reason")) != want
+        ]
+        r.notes += [
+            f"outcome of {cid}: oracle {want}, pipeline {status} {reason}" for cid, want, status, reason in wrong[:8]
+        ]
+        received = _deliveries(receiver)
         r.expected_webhooks = len(oracle.expected)
         r.missing_webhooks = len(set(oracle.expected) - set(received))
         r.unexpected_webhooks = len(set(received) - set(oracle.expected))
         r.duplicate_deliveries = sum(len(v) - 1 for v in received.values())
         r.inconsistent_duplicates = sum(1 for v in received.values() if any(d != v[0] for d in v[1:]))
-        serde = Serde()
         in_topic = set()
         for msg in self._read_all(settings, topics.custom_events.name):
             try:
@@ -390,8 +397,11 @@ class Campaign:
         services = Services(settings, logs)
         halt = threading.Event()
         try:
-            for name in ("api", *(f"processor{n}" for n in range(self.config.processors)),
-                         *("sender" if n == 0 else f"sender{n}" for n in range(self.config.senders))):
+            for name in (
+                "api",
+                *(f"processor{n}" for n in range(self.config.processors)),
+                *("sender" if n == 0 else f"sender{n}" for n in range(self.config.senders)),
+            ):
                 services.start(name)
             api = f"http://127.0.0.1:{settings.api_port}"
             wait_until(lambda: _ok(f"{api}/health"), timeout=90, what="API")
@@ -413,7 +423,7 @@ class Campaign:
                     oracle.apply(customer_id, email, event)
                 work.append((ident, events))
             self.report.sent = sum(len(events) for _ident, events in work)
-            plan = [self.rng.choice(FAULTS) for _ in range(self.config.faults)]
+            plan = [self.rng.choice(self.config.kinds) for _ in range(self.config.faults)]
             clients = self._clients(api, work)
             for name in plan:
                 time.sleep(self.rng.uniform(0.5, 2.5))
@@ -459,6 +469,18 @@ def _count_diff(got: dict[str, Any], want: dict[str, Any]) -> int:
     return int(total(got) - total(want))
 
 
+def _deliveries(receiver: Receiver) -> dict[str, list[Any]]:
+    """messageId -> the data of every delivery of it (a request cut off mid-body is not a delivery)."""
+    received: dict[str, list[Any]] = {}
+    for request in list(receiver.received):
+        try:
+            body = request.json()
+        except ValueError:
+            continue
+        received.setdefault(body["messageId"], []).append(body["data"])
+    return received
+
+
 def _tail(path: Path) -> str:
     return path.read_text(errors="replace")[-200000:] if path.exists() else ""
 
@@ -476,11 +498,14 @@ def main() -> int:
     parser.add_argument("--members", type=int, default=200)
     parser.add_argument("--events", type=int, default=20, help="events per member")
     parser.add_argument("--faults", type=int, default=10)
+    parser.add_argument("--kinds", default=",".join(FAULTS), help="which faults to draw from")
     args = parser.parse_args()
     print(HEADER, flush=True)
     reports = []
     for seed in (int(s) for s in args.seeds.split(",")):
-        report = Campaign(Config(seed, members=args.members, events=args.events, faults=args.faults)).run()
+        config = Config(seed, members=args.members, events=args.events, faults=args.faults,
+                        kinds=tuple(args.kinds.split(",")))
+        report = Campaign(config).run()
         reports.append(report)
         print(report.row(), flush=True)
         for note in report.notes:

@@ -20,6 +20,7 @@ class Oracle:
     achievements: list[Achievement]
     states: dict[str, MemberState] = field(default_factory=dict)
     expected: dict[str, Any] = field(default_factory=dict)  # messageId -> data of expected webhooks
+    outcomes: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # customEventId -> (status, reason)
 
     def apply(self, customer_id: str, email: str, event: dict[str, Any]) -> None:
         state = self.states.get(customer_id, MemberState.empty())
@@ -41,6 +42,7 @@ class Oracle:
             now=now,
         )
         self.states[customer_id] = result.state
+        self.outcomes[custom_event_id(self.store, event["eventId"])] = (result.outcome.status, result.outcome.reason)
         for output in result.outputs:
             if output.event_name == "MemberAchievementProgressWasChanged":
                 self.expected[output.message_id] = output.data
