@@ -118,7 +118,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                     "of the processor's rate")  # fmt: skip
     ap.add_argument("--e2e-seconds", type=float, default=10, help="seconds of offered load per e2e step")
     ap.add_argument("--ingest-seconds", type=int, default=15, help="seconds per wrk run")
-    ap.add_argument("--sender-deliveries", type=int, default=30_000, help="deliveries per sender case")
+    ap.add_argument("--sender-deliveries", type=int, default=20_000, help="deliveries per sender case")
     ap.add_argument("--timeout", type=float, default=7200, help="longest wait for any drain")
     ap.add_argument("--no-profile", dest="profile", action="store_false", help="skip the py-spy profiles")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))

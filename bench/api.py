@@ -149,10 +149,18 @@ async def offered_load(url: str, bodies: list[tuple[str, str, bytes]], rate: flo
                 conn = await asyncio.open_connection(host, int(port))
         reader, writer = conn
         sent = time.time()
-        writer.write(request)
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = int(re.search(rb"(?i)content-length:\s*(\d+)", head)[1])  # type: ignore[index]
-        await reader.readexactly(length)
+        try:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(re.search(rb"(?i)content-length:\s*(\d+)", head)[1])  # type: ignore[index]
+            await reader.readexactly(length)
+        except (OSError, asyncio.IncompleteReadError, TypeError):  # counted as failed; the connection is dropped
+            results.append((event_id, due, sent, time.time(), 0))
+            writer.close()
+            async with free:
+                opened -= 1
+                free.notify()
+            return
         results.append((event_id, due, sent, time.time(), int(head[9:12])))
         async with free:
             idle.append(conn)
@@ -220,6 +228,7 @@ def _step(run: Any, url: str, hooks: Path, rate: float, step: int, procs: Procs)
         "median_ms_last_fifth": round(last, 1),
         "events": count,
         "accepted": len(ok),
+        "failed": count - len(ok),
         "achieved_send_per_s": achieved,
         "max_send_lateness_ms": round(max(lateness), 1) if lateness else 0,
         "http_ms": percentiles(http),

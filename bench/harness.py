@@ -290,7 +290,7 @@ def cpu_times(pid: int) -> tuple[float, float, float]:
 def profiled(pid: int, out: Path, seconds: float = 20.0, *, enabled: bool = True) -> Iterator[None]:
     """py-spy samples ``pid`` for ``seconds`` (in the background) while the body runs, only threads holding the
     GIL (``--gil``: what keeps the interpreter busy, not what waits); raw stacks to ``out``, and the CPU use
-    (% of one core) over the sampled time to ``out`` + ``.cpu`` (see ``cpu_times``)."""
+    (% of one core) over the whole body to ``out`` + ``.cpu`` (see ``cpu_times``)."""
     spy = None
     if enabled:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -298,47 +298,59 @@ def profiled(pid: int, out: Path, seconds: float = 20.0, *, enabled: bool = True
         before, started = cpu_times(pid), time.monotonic()
         spy = subprocess.Popen(
             [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(pid), "-d", str(int(seconds)),
-             "-r", "50", "--gil", "-f", "raw", "-o", str(out), "--nonblocking"],
+             "-r", "50", "--gil", "--threads", "-f", "raw", "-o", str(out), "--nonblocking"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
     try:
         yield
     finally:
         if spy is not None:
+            wall = time.monotonic() - started
+            used = [round(100 * (b - a) / wall) for a, b in zip(before, cpu_times(pid), strict=True)]
+            names = ("process_cpu", "main_thread_cpu", "main_thread_waiting_for_cpu")
+            Path(f"{out}.cpu").write_text(json.dumps(dict(zip(names, used, strict=True))))
             try:
                 spy.wait(seconds + 30)
             except subprocess.TimeoutExpired:
                 spy.kill()
                 spy.wait()
-            wall = min(time.monotonic() - started, seconds)
-            used = [round(100 * (b - a) / wall) for a, b in zip(before, cpu_times(pid), strict=True)]
-            names = ("process_cpu", "main_thread_cpu", "main_thread_waiting_for_cpu")
-            Path(f"{out}.cpu").write_text(json.dumps(dict(zip(names, used, strict=True))))
+
+
+LAYERS = {
+    "aiokafka": "aiokafka", "kafka": "aiokafka", "faust": "faust/mode", "mode": "faust/mode",
+    "asyncio": "asyncio", "selectors": "asyncio", "uvloop": "asyncio",
+    "schemas": "Avro (schemas/serde, fastavro)", "fastavro": "Avro (schemas/serde, fastavro)",
+    "confluent_kafka": "confluent-kafka", "rocksdict": "RocksDB",
+    "httpx": "HTTP client (httpx/httpcore/anyio)", "httpcore": "HTTP client (httpx/httpcore/anyio)",
+    "anyio": "HTTP client (httpx/httpcore/anyio)", "sniffio": "HTTP client (httpx/httpcore/anyio)",
+    "h11": "h11", "fastapi": "FastAPI/starlette/pydantic/uvicorn", "starlette": "FastAPI/starlette/pydantic/uvicorn",
+    "pydantic": "FastAPI/starlette/pydantic/uvicorn", "pydantic_core": "FastAPI/starlette/pydantic/uvicorn",
+    "uvicorn": "FastAPI/starlette/pydantic/uvicorn", "prometheus_client": "prometheus_client",
+    "json": "JSON", "orjson": "JSON", "threading": "threads", "processors": "processors/ (ours)",
+    "ingest_api": "ingest_api/ (ours)", "webhook_sender": "webhook_sender/ (ours)",
+}  # fmt: skip
 
 
 def _where(frame: str) -> str:
-    """'function (path:line)' → a short owner: a site-package's name, a stdlib module, or our module."""
-    path = frame.rpartition("(")[2].rstrip(")").rpartition(":")[0]
-    if "site-packages/" in path:
-        return path.split("site-packages/")[1].split("/")[0].removesuffix(".py")
-    if "/lib/python3" in path:
-        return "stdlib:" + path.split("/lib/python3.11/")[-1].split("/")[0].removesuffix(".py")
-    parts = Path(path).parts
-    for anchor in ("processors", "ingest_api", "webhook_sender", "loyalty_stream", "schemas", "bench"):
-        if anchor in parts:
-            return "/".join(parts[parts.index(anchor) :])
-    return path or "?"
+    """'function (file:line)' → the file (py-spy prints paths relative to sys.path: 'aiokafka/client.py')."""
+    return frame.rpartition(" (")[2].rstrip(")").rpartition(":")[0] or "?"
+
+
+def _layer(where: str) -> str:
+    if where.startswith("loyalty_stream/domain"):
+        return "domain logic (loyalty_stream/domain)"
+    if where.startswith("loyalty_stream"):
+        return "loyalty_stream/ (ours)"
+    return LAYERS.get(where.split("/")[0].removesuffix(".py"), "other")
 
 
 OURS = ("processors/", "ingest_api/", "webhook_sender/", "loyalty_stream/", "schemas/")
 
 
 def summarize_profile(path: Path, top: int = 8) -> dict[str, Any]:
-    """From py-spy's raw output, in % of GIL-holding samples: self time by owner (library or module) and by
-    function, and inclusive time of our own functions; plus the process's CPU % while sampled."""
-    owners: Counter[str] = Counter()
-    functions: Counter[str] = Counter()
-    inclusive: Counter[str] = Counter()
+    """From py-spy's raw output (GIL-holding samples, by thread): % of samples by thread, self time by layer
+    (library or our package), by file and by function, and inclusive time of our own functions; plus CPU use."""
+    counters: dict[str, Counter[str]] = {k: Counter() for k in ("thread", "layer", "file", "function", "inclusive")}
     total = 0
     if not path.exists():
         return {}
@@ -346,13 +358,18 @@ def summarize_profile(path: Path, top: int = 8) -> dict[str, Any]:
         stack, _, count = line.rpartition(" ")
         if not stack:
             continue
-        frames = stack.split(";")
+        thread, *frames = stack.split(";")
+        if not frames:
+            continue
         n = int(count)
         total += n
-        owners[_where(frames[-1])] += n
-        functions[frames[-1].split(" (")[0] + " @ " + _where(frames[-1])] += n
+        leaf = _where(frames[-1])
+        counters["thread"][thread.partition(": ")[2] or thread] += n
+        counters["layer"][_layer(leaf)] += n
+        counters["file"][leaf] += n
+        counters["function"][frames[-1].split(" (")[0] + " @ " + leaf] += n
         for name in {f.split(" (")[0] + " @ " + _where(f) for f in frames if _where(f).startswith(OURS)}:
-            inclusive[name] += n
+            counters["inclusive"][name] += n
     if not total:
         return {}
 
@@ -363,7 +380,9 @@ def summarize_profile(path: Path, top: int = 8) -> dict[str, Any]:
     return {
         "samples": total,
         "cpu_percent": json.loads(cpu.read_text()) if cpu.exists() else None,
-        "self_by_owner": pct(owners),
-        "self_by_function": pct(functions),
-        "ours_inclusive": pct(inclusive),
+        "by_thread": pct(counters["thread"]),
+        "self_by_layer": pct(counters["layer"]),
+        "self_by_file": pct(counters["file"]),
+        "self_by_function": pct(counters["function"]),
+        "ours_inclusive": pct(counters["inclusive"]),
     }

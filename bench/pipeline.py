@@ -114,7 +114,17 @@ def processor(run: Any, data: Preloaded) -> dict[str, Any]:
     if pipe_rate:
         result["ratio_to_pipe"] = round(result["events_per_s"] / pipe_rate, 4)
     result["profile"] = summarize_profile(run.out / "profiles" / "processor.txt")
+    result["records_written"] = written(data.settings)
+    result["records_written_per_event"] = round(sum(result["records_written"].values()) / result["events"], 2)
     return result
+
+
+def written(settings: Settings) -> dict[str, int]:
+    """Records on the processor's output topics (outcomes, progress, webhooks, repartition, changelogs)."""
+    t = build_topics(settings)
+    names = [t.custom_event_outcomes.name, t.progress.name, t.webhooks.name, t.member_events.name]
+    names += [c.name for c in t.changelogs]
+    return {n: sum(end_offsets(settings, n).values()) for n in names}
 
 
 def _restart(run: Any, data: Preloaded, name: str) -> dict[str, Any]:
@@ -145,10 +155,9 @@ def recovery(run: Any, data: Preloaded) -> dict[str, Any]:
     if not data.drained:
         data.drained = _drain(run, data, profile=False)  # the progress to recover
     s = data.settings
-    changelogs = [t for t in admin(s).list_topics(timeout=10).topics if t.endswith("-changelog")]
     result: dict[str, Any] = {
         "members": len(run.people),
-        "changelog_records": {t: sum(end_offsets(s, t).values()) for t in sorted(changelogs)},
+        "changelog_records": {t: n for t, n in written(s).items() if t.endswith("-changelog")},
     }
     result["warm"] = _restart(run, data, "warm")
     shutil.rmtree(s.data_dir / "processor")
