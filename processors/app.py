@@ -183,14 +183,23 @@ class Processor:
         )
         await (self.unmatched if unmatched else self.dlq).send(key=msg.key, value=msg.value, headers=headers)
 
-    async def _outcome(self, record: dict[str, Any], status: str, **fields: Any) -> None:
+    async def _outcome(self, record: dict[str, Any], status: str, **fields: Any) -> Any:
         metrics.OUTCOMES.labels(record["storeCode"], status, fields.get("reason") or "").inc()
         value = outcome_record(record, status, decided_at=iso_utc(), **fields)
         key = join_key(record["storeCode"], record["customEventId"])
-        await self.outcomes.send(key=key, value=self.serde.encode("CustomEventOutcome", value))
+        return await self.outcomes.send(key=key, value=self.serde.encode("CustomEventOutcome", value))
 
-    async def _forward(self, store: str, customer_id: str, record: dict[str, Any]) -> None:
-        await self.member_events.send(key=join_key(store, customer_id), value=self.serde.encode("CustomEvent", record))
+    async def _forward(self, store: str, customer_id: str, record: dict[str, Any]) -> Any:
+        key = join_key(store, customer_id)
+        return await self.member_events.send(key=key, value=self.serde.encode("CustomEvent", record))
+
+    async def _unpark(self, entries: list[Parked], sent: list[Any]) -> None:
+        """Parked entries leave the table only after what replaces them is on the broker: a kill -9 in
+        between re-delivers the signal, which finds them still parked and sends them again (evaluate
+        counts an event once, outcomes are keyed by event)."""
+        if entries:
+            await asyncio.gather(*sent)
+            self.parking.remove(entries)
 
     # -- intake: decode, validate, resolve the member, repartition -------------------------------
     async def _intake(self, stream: Any) -> None:
@@ -256,14 +265,16 @@ class Processor:
     async def _release(self, entries: list[Parked], reason: str, msg: Any) -> None:
         """Parked events that will never be counted: to the unmatched topic, with their reason. Those of a
         deleted member leave without its personal data (identifiers and body)."""
+        sent = []
         for entry in entries:
             if reason == "member_deleted":
                 entry = replace(entry, record={**entry.record, "body": "{}", "customerData": {}})
             value = self.serde.encode("CustomEvent", entry.record)
             key = f"{entry.record['storeCode']}:{entry.event_id}".encode()
             headers = {"loyalty-reason": reason.encode(), "loyalty-parked-at": str(entry.parked_at).encode()}
-            await self.unmatched.send(key=key, value=value, headers=headers)
-            await self._outcome(entry.record, "unmatched", reason=reason)
+            sent.append(await self.unmatched.send(key=key, value=value, headers=headers))
+            sent.append(await self._outcome(entry.record, "unmatched", reason=reason))
+        await self._unpark(entries, sent)
 
     async def _on_signal(self, msg: Any, signal: dict[str, Any]) -> None:
         kind, store = signal["kind"], signal.get("storeCode", "")
@@ -275,8 +286,7 @@ class Processor:
         if kind == "member_changed" and member:
             self.members.index.apply(store, customer_id, member)  # in order with this partition's events
             parked = self.parking.claim(msg.partition, store, identifiers_of(member, MEMBER_IDENTIFIERS))
-            for entry in parked:
-                await self._forward(store, customer_id, entry.record)
+            await self._unpark(parked, [await self._forward(store, customer_id, e.record) for e in parked])
         elif kind == "member_deleted":
             gone = self.parking.claim(msg.partition, store, identifiers_of(member or {}, MEMBER_IDENTIFIERS))
             await self._release(gone, "member_deleted", msg)
@@ -344,7 +354,12 @@ class Processor:
             tz=store.tz,
             now=now,
         )
-        if not result.duplicate:
+        if result.duplicate:
+            # A re-delivered event is already in our local store, but a kill -9 may have come before its
+            # changelog record left: write the state again so the changelog (what another worker or a
+            # cold start restores) has it before this offset is committed.
+            self.states.rewrite(key, old)
+        else:
             kept = prune(
                 result.state, now=now, retention=self.retention, outputs_retention=self.commits.outputs_retention()
             )

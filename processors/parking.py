@@ -98,7 +98,8 @@ class ParkingLot:
         event_date: str,
         now: float,
     ) -> list[Parked]:
-        """Park one event; return what had to leave to keep the store within its bound (oldest first)."""
+        """Park one event; return what has to leave to keep the store within its bound (oldest first), still
+        parked: the caller removes it once its release is acknowledged."""
         keys = tuple(identifier_key(partition, store, kind, value) for kind, value in identifiers)
         event_id = record["customEventId"]
         if any(e.event_id == event_id for e in self._entries(keys[0])):
@@ -107,10 +108,8 @@ class ParkingLot:
         for key in keys:
             self._write(key, [*self._entries(key), entry])
         self._add_count(partition, store, 1)
-        evicted: list[Parked] = []
-        if self._count(partition, store) > self.max_per_store:
-            evicted = self._take(self._oldest(partition, store, self._count(partition, store) - self.max_per_store))
-        return evicted
+        excess = self._count(partition, store) - self.max_per_store
+        return self._oldest(partition, store, excess) if excess > 0 else []
 
     def _all(self, prefix: str) -> dict[str, Parked]:
         found: dict[str, Parked] = {}
@@ -125,9 +124,11 @@ class ParkingLot:
         entries = sorted(self._all(SEP.join((str(partition), store, ""))).values(), key=lambda e: e.parked_at)
         return entries[:n]
 
-    def _take(self, entries: Iterable[Parked]) -> list[Parked]:
-        """Remove entries from every key they are parked under."""
-        taken = list({e.event_id: e for e in entries}.values())
+    def remove(self, entries: Iterable[Parked]) -> list[Parked]:
+        """Remove entries from every key they are parked under (entries already gone are skipped)."""
+        wanted = {e.event_id: e for e in entries}
+        present = {e.event_id for key in {k for e in wanted.values() for k in e.keys} for e in self._entries(key)}
+        taken = [e for event_id, e in wanted.items() if event_id in present]
         gone = {e.event_id for e in taken}
         for key in {k for e in taken for k in e.keys}:
             self._write(key, [e for e in self._entries(key) if e.event_id not in gone])
@@ -137,14 +138,17 @@ class ParkingLot:
         return taken
 
     def claim(self, partition: int, store: str, identifiers: Sequence[tuple[str, str]]) -> list[Parked]:
-        """Everything parked under any of these identifiers, removed, in eventDate order."""
+        """Everything parked under any of these identifiers, in eventDate order, still parked.
+
+        Nothing here removes: the caller forwards, waits for the broker's acknowledgement, then calls
+        ``remove``. Removing first let a kill -9 between the two drop the events (the local store already
+        had them gone when the signal was re-delivered)."""
         found: dict[str, Parked] = {}
         for kind, value in identifiers:
             for entry in self._entries(identifier_key(partition, store, kind, value)):
                 found.setdefault(entry.event_id, entry)
-        return sorted(self._take(found.values()), key=lambda e: (e.event_date, e.event_id))
+        return sorted(found.values(), key=lambda e: (e.event_date, e.event_id))
 
     def expire(self, partition: int, now: float) -> list[Parked]:
-        """Everything parked longer than the age bound, removed."""
-        old = [e for e in self._all(f"{partition}{SEP}").values() if now - e.parked_at > self.max_age_seconds]
-        return self._take(old)
+        """Everything parked longer than the age bound, still parked (see ``claim``)."""
+        return [e for e in self._all(f"{partition}{SEP}").values() if now - e.parked_at > self.max_age_seconds]

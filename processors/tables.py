@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -51,6 +52,13 @@ class MemberStates:
         if value != old:
             self.table[key] = value
 
+    def rewrite(self, key: bytes, raw: bytes | None) -> None:
+        """Send the current value to the changelog again (see ``Processor._apply``)."""
+        if raw is not None:
+            self.table[key] = raw
+
     def delete(self, key: bytes) -> None:
-        if key in self.table:
+        # Unconditionally: the tombstone must reach the changelog even when a re-delivered deletion finds
+        # the local store already without the key (faust sends the tombstone before touching the store).
+        with contextlib.suppress(KeyError):
             del self.table[key]

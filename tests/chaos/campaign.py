@@ -126,9 +126,7 @@ class Services:
         return env
 
     def start(self, name: str) -> None:
-        module = (
-            "processors" if name.startswith("processor") else {"api": "ingest_api", "sender": "webhook_sender"}[name]
-        )
+        module = {"processor": "processors", "api": "ingest_api", "sender": "webhook_sender"}[name.rstrip("0123456789")]
         with self.lock:
             self.procs[name] = spawn([sys.executable, "-m", module], env=self._env(name), log=self.logs / f"{name}.log")
             self.wanted.add(name)
