@@ -98,7 +98,8 @@ class BodyGuard:
             if body and not batch and is_json(headers.get("content-type")):
                 checked = strict_json(body)
                 if len(checked) != len(body):
-                    scope = {**scope, "headers": _with_length(scope["headers"], len(checked))}
+                    # in place: a copy would hide the matched route from the metrics middleware above us
+                    scope["headers"] = _with_length(scope["headers"], len(checked))
                 body = checked
         except ClientGone:
             return

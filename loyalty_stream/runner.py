@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 
 from loyalty_stream.kafka import create_topics
@@ -41,6 +42,18 @@ def _local_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=0.3) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _ports(settings: Settings) -> dict[str, int]:
+    return {"API": settings.api_port, "processor": settings.processor_web_port, "sender": settings.sender_port}
+
+
 def run(settings: Settings) -> int:
     stopping = threading.Event()
 
@@ -64,9 +77,14 @@ def run(settings: Settings) -> int:
             service.proc = spawn([sys.executable, "-m", service.module], env=env)
         api = f"http://{settings.api_host}:{settings.api_port}"
         print(f"loyalty-stream: API on {api} (docs at {api}/docs); Ctrl-C stops everything", flush=True)
+        waiting = _ports(settings)  # announced once every service answers /ready (a newcomer's "go" signal)
         while not stopping.wait(0.5):
             for service in services:
                 _supervise(service, env)
+            if waiting and all(_ready(f"http://127.0.0.1:{port}/ready") for port in waiting.values()):
+                where = ", ".join(f"{name} :{port}" for name, port in waiting.items())
+                print(f"loyalty-stream: ready ({where}; each serves /health, /ready, /metrics)", flush=True)
+                waiting = {}
     finally:
         for service in reversed(services):
             if service.proc is not None:

@@ -21,22 +21,26 @@ class SenderMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.deliveries = Counter("webhook_deliveries", "Webhooks delivered (2xx)", ["host"], registry=r)
+        self.deliveries = Counter("loyalty_webhook_deliveries", "Webhooks delivered (2xx)", ["host"], registry=r)
         self.failures = Counter(
-            "webhook_failures", "Attempts that did not deliver, by kind", ["host", "kind"], registry=r
+            "loyalty_webhook_failures", "Attempts that did not deliver, by kind", ["host", "kind"], registry=r
         )
-        self.retries = Counter("webhook_retries", "Deliveries scheduled on a delay topic", ["host"], registry=r)
-        self.dead_letters = Counter("webhook_dead_letters", "Deliveries dead-lettered", ["host", "reason"], registry=r)
+        self.retries = Counter("loyalty_webhook_retries", "Deliveries scheduled on a delay topic", ["host"], registry=r)
+        self.dead_letters = Counter(
+            "loyalty_webhook_dead_letters", "Deliveries dead-lettered", ["host", "reason"], registry=r
+        )
         self.latency = Histogram(
-            "webhook_attempt_seconds",
+            "loyalty_webhook_attempt_seconds",
             "Duration of attempts that got an answer or failed",
             ["host"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.in_flight = Gauge("webhook_requests_in_flight", "Requests waiting for an answer", registry=r)
-        self.uncommitted = Gauge("webhook_uncommitted_messages", "Consumed messages not yet committed", registry=r)
-        self.circuits_open = Gauge("webhook_circuits_open", "Subscriptions whose circuit is open", registry=r)
+        self.in_flight = Gauge("loyalty_webhook_requests_in_flight", "Requests waiting for an answer", registry=r)
+        self.uncommitted = Gauge(
+            "loyalty_webhook_uncommitted_messages", "Consumed messages not yet committed", registry=r
+        )
+        self.circuits_open = Gauge("loyalty_webhook_circuits_open", "Subscriptions whose circuit is open", registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
 import httpx
 
 from loyalty_stream.procs import wait_until
-from tests.support.flows import getting_started, login_event, post
+from tests.support.flows import AUTH, getting_started, login_event, post
 from tests.support.topics import produce
 
 
@@ -28,6 +29,11 @@ def test_health_ready_and_metrics_move(stack, receiver) -> None:
     with httpx.Client(base_url=s.api, timeout=30) as client:
         getting_started(client, receiver.url())
         post(client, "/api/DEFAULT/customEvent", login_event(event_id="ops-1"))
+        # a body with whitespace, as the README's curl sends it: re-serialised by the strict JSON check,
+        # still counted under its route
+        pretty = json.dumps(login_event(event_id="ops-2"), indent=2)
+        headers = {**AUTH, "Content-Type": "application/json"}
+        assert client.post("/api/DEFAULT/customEvent", content=pretty, headers=headers).status_code == 200
         receiver.wait_for(lambda r: len(r) >= 1)
         for base in (s.api, processor, sender):
             assert httpx.get(f"{base}/health", timeout=5).status_code == 200
@@ -37,8 +43,9 @@ def test_health_ready_and_metrics_move(stack, receiver) -> None:
         api_metrics = client.get("/metrics").text
         assert _metric(api_metrics, "loyalty_api_events_accepted_total", store="DEFAULT") >= 1
         assert (
-            _metric(api_metrics, "loyalty_api_requests_total", route="/api/{storeCode}/customEvent", status="200") >= 1
+            _metric(api_metrics, "loyalty_api_requests_total", route="/api/{storeCode}/customEvent", status="200") >= 2
         )
+        assert _metric(api_metrics, "loyalty_api_requests_total", route="unmatched") == 0
 
     def processor_counted() -> bool:
         text = httpx.get(f"{processor}/metrics", timeout=5).text
@@ -46,7 +53,7 @@ def test_health_ready_and_metrics_move(stack, receiver) -> None:
 
     wait_until(processor_counted, timeout=30, what="processor metrics")
     sender_text = httpx.get(f"{sender}/metrics", timeout=5).text
-    assert _metric(sender_text, "webhook_deliveries_total") >= 1
+    assert _metric(sender_text, "loyalty_webhook_deliveries_total") >= 1
 
     # a malformed record shows up in the DLQ tail and the dead-letter counter
     produce(settings, settings.topic_prefix + "custom-events", b"\x07not a record", key=b"ops-bad")

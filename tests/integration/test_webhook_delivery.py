@@ -262,9 +262,13 @@ def test_sender_serves_health_readiness_and_metrics(hooks, receiver) -> None:
 
     def metrics() -> str:
         text = httpx.get(base + "/metrics").text
-        return text if 'webhook_deliveries_total{host="127.0.0.1"}' in text else ""
+        return text if 'loyalty_webhook_deliveries_total{host="127.0.0.1"}' in text else ""
 
     text = wait_for(metrics, what="the delivery in the metrics")
-    assert 'webhook_attempt_seconds_bucket{host="127.0.0.1",le="+Inf"}' in text
-    for name in ("webhook_failures_total", "webhook_retries_total", "webhook_dead_letters_total"):
+    assert 'loyalty_webhook_attempt_seconds_bucket{host="127.0.0.1",le="+Inf"}' in text
+    for name in (
+        "loyalty_webhook_failures_total",
+        "loyalty_webhook_retries_total",
+        "loyalty_webhook_dead_letters_total",
+    ):
         assert f"# TYPE {name} counter" in text

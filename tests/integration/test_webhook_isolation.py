@@ -146,7 +146,7 @@ def test_two_senders_share_the_partitions_and_deliver_everything(stack, make_set
 
         def delivered_by(port: int) -> float:
             text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
-            lines = [line for line in text.splitlines() if line.startswith("webhook_deliveries_total{")]
+            lines = [line for line in text.splitlines() if line.startswith("loyalty_webhook_deliveries_total{")]
             return sum(float(line.rsplit(" ", 1)[1]) for line in lines)
 
         assert delivered_by(settings.sender_port) > 0
