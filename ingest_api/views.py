@@ -36,11 +36,11 @@ from ingest_api.outcome_store import OutcomeStore
 from ingest_api.strict import parse_datetime
 from loyalty_stream.clock import iso_utc
 from loyalty_stream.domain import MemberState
-from loyalty_stream.keys import join_key, split_key
-from loyalty_stream.mirror import TopicMirror
+from loyalty_stream.keys import join_key
+from loyalty_stream.mirror import TopicMirror, keyed_record
 from loyalty_stream.settings import Settings, Store
 from loyalty_stream.topics import Topics
-from schemas.serde import DecodeError, Serde
+from schemas.serde import Serde
 
 log = logging.getLogger(__name__)
 
@@ -148,18 +148,10 @@ class ReadModels:
                     return
                 self._db.put(PROGRESS + key, progress)
             return
-        parts = split_key(key)
-        if parts is None:
-            log.warning("read models: outcome without storeCode:customEventId key ignored")
-            return
-        record = None
-        if value is not None:
-            try:
-                record = self._serde.decode(value, expect="CustomEventOutcome")[1]
-            except DecodeError as exc:
-                log.warning("read models: undecodable outcome %s: %s", parts, exc)
-                return
-        self._outcomes.apply(parts[0], parts[1], record)
+        keyed = keyed_record(self._serde, key, value, "CustomEventOutcome")
+        if keyed is not None:
+            (store, custom_event_id), record = keyed
+            self._outcomes.apply(store, custom_event_id, record)
 
     # -- queries -------------------------------------------------------------------------------------------
     @property

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from loyalty_stream.identity import IDENTIFIERS, identifiers_of, index_key
-from loyalty_stream.keys import split_key
-from loyalty_stream.mirror import TopicMirror
+from loyalty_stream.mirror import TopicMirror, keyed_record
 from loyalty_stream.settings import Settings
 from loyalty_stream.topics import build_topics
-from schemas.serde import DecodeError, Serde
+from schemas.serde import Serde
 
 log = logging.getLogger(__name__)
 
@@ -101,17 +100,10 @@ class MemberDirectory:
         self.mirror = TopicMirror(settings, [self.topic], self._apply, name=name)
 
     def _apply(self, topic: str, key: bytes | None, value: bytes | None) -> None:
-        parts = split_key(key)
-        if parts is None:
-            return
-        record = None
-        if value is not None:
-            try:
-                record = self._serde.decode(value, expect="Member")[1]
-            except DecodeError as exc:
-                log.warning("undecodable member record %s: %s", parts, exc)
-                return
-        self.index.apply(parts[0], parts[1], record)
+        keyed = keyed_record(self._serde, key, value, "Member")
+        if keyed is not None:
+            (store, customer_id), record = keyed
+            self.index.apply(store, customer_id, record)
 
     def start(self) -> None:
         self.mirror.start()

@@ -13,13 +13,33 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from loyalty_stream.kafka import consumer
+from loyalty_stream.keys import split_key
 from loyalty_stream.settings import Settings
 
 log = logging.getLogger(__name__)
+
+Keyed = tuple[tuple[str, str], dict[str, Any] | None]
+
+
+def keyed_record(serde: Any, key: bytes | None, value: bytes | None, expect: str) -> Keyed | None:
+    """A record of a compacted ``storeCode:id``-keyed topic as ((storeCode, id), record, or None for a
+    tombstone); None, logged, when the key or the value cannot be read (a mirror skips it, never stops)."""
+    parts = split_key(key)
+    if parts is None:
+        log.warning("%s record without a storeCode:id key ignored", expect)
+        return None
+    if value is None:
+        return parts, None
+    try:
+        return parts, serde.decode(value, expect=expect)[1]
+    except Exception as exc:  # DecodeError, and anything a corrupt record throws
+        log.warning("undecodable %s record %s: %s", expect, parts, exc)
+        return None
 
 Handler = Callable[[str, bytes | None, bytes | None], None]
 """(topic, key, value) → None; value None is a tombstone."""
