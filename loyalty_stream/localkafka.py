@@ -210,6 +210,11 @@ class LocalBroker:
             self._proc = None
         self._pidfile.unlink(missing_ok=True)
 
+    def signal(self, sig: int) -> None:
+        """Send a signal to the broker process (tests pause it with SIGSTOP to play a slow broker)."""
+        if self.running and self._proc is not None:
+            self._proc.send_signal(sig)
+
     def kill(self) -> None:
         """kill -9, for crash tests."""
         if self._proc is not None:

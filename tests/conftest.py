@@ -5,6 +5,7 @@ A missing broker is a failure, never a skip.
 
 from __future__ import annotations
 
+import signal
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -72,6 +73,37 @@ def settings_for(kafka: LocalBroker, tmp_path: Path, create: bool = True, **over
 def make_settings(kafka: LocalBroker, tmp_path: Path) -> SettingsFactory:
     def factory(create: bool = True, **overrides: Any) -> Settings:
         return settings_for(kafka, tmp_path, create, **overrides)
+
+    return factory
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path, kafka: LocalBroker) -> Iterator[LocalBroker]:
+    """A broker of the test's own, for tests that stop, pause or restart it (never the session's)."""
+    broker = LocalBroker(
+        data_dir=tmp_path / "own-kafka", port=free_port(), controller_port=free_port(), cache_dir=kafka.cache_dir
+    )
+    broker.start()
+    yield broker
+    broker.signal(signal.SIGCONT)  # never leave it paused
+    broker.stop()
+
+
+@pytest.fixture
+def own_broker_settings(own_broker: LocalBroker, make_settings: SettingsFactory) -> SettingsFactory:
+    """Settings on ``own_broker``, its topics created."""
+
+    def factory(create: bool = True, **overrides: Any) -> Settings:
+        settings = make_settings(
+            create=False,
+            kafka_port=own_broker.port,
+            kafka_bootstrap_servers=own_broker.bootstrap,
+            kafka_controller_port=own_broker.controller_port,
+            **overrides,
+        )
+        if create:
+            create_topics(settings)
+        return settings
 
     return factory
 

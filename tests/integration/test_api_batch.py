@@ -11,9 +11,6 @@ import httpx
 import pytest
 
 from loyalty_stream.domain import custom_event_id
-from loyalty_stream.kafka import create_topics
-from loyalty_stream.localkafka import LocalBroker
-from loyalty_stream.procs import free_port
 from loyalty_stream.settings import Settings
 from tests.conftest import settings_for
 from tests.support.flows import APP_LOGIN_SCHEMA, AUTH, post
@@ -153,25 +150,9 @@ def test_openapi_documents_the_batch_endpoint(api) -> None:
     assert {"200", "400", "401", "403", "413", "503"} <= set(operation["responses"])
 
 
-@pytest.fixture
-def own_broker(tmp_path, kafka) -> Iterator[LocalBroker]:
-    broker = LocalBroker(
-        data_dir=tmp_path / "own-kafka", port=free_port(), controller_port=free_port(), cache_dir=kafka.cache_dir
-    )
-    broker.start()
-    yield broker
-    broker.stop()
 
-
-def test_items_not_acknowledged_get_503_errors(own_broker, make_settings, tmp_path) -> None:
-    settings = make_settings(
-        create=False,
-        kafka_port=own_broker.port,
-        kafka_bootstrap_servers=own_broker.bootstrap,
-        kafka_controller_port=own_broker.controller_port,
-        produce_timeout_seconds=3.0,
-    )
-    create_topics(settings)
+def test_items_not_acknowledged_get_503_errors(own_broker, own_broker_settings, tmp_path) -> None:
+    settings = own_broker_settings(produce_timeout_seconds=3.0)
     api = Stack(settings, tmp_path / "logs").start("api")
     try:
         with httpx.Client(base_url=api.api, timeout=30) as client:

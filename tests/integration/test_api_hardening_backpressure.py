@@ -7,19 +7,14 @@ The test runs its own broker (as test_broker_down does) so that pausing it touch
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import threading
 from collections import Counter
-from pathlib import Path
 
 import httpx
-import pytest
 
-from loyalty_stream.kafka import create_topics
-from loyalty_stream.localkafka import LocalBroker
-from loyalty_stream.procs import free_port, wait_until
+from loyalty_stream.procs import wait_until
 from tests.support.flows import APP_LOGIN_SCHEMA, AUTH, login_event, post
 from tests.support.stack import Stack
 
@@ -27,23 +22,7 @@ QUEUE = 50  # api_produce_queue_max_messages
 FLOOD = 400
 
 
-@pytest.fixture
-def own_broker(tmp_path, kafka):
-    broker = LocalBroker(
-        data_dir=tmp_path / "own-kafka", port=free_port(), controller_port=free_port(), cache_dir=kafka.cache_dir
-    )
-    broker.start()
-    yield broker
-    _signal(broker, signal.SIGCONT)  # never leave it paused
-    broker.stop()
 
-
-def _signal(broker: LocalBroker, sig: signal.Signals) -> None:
-    pidfile = broker.data_dir / "broker.pid"  # written by LocalBroker.start for the process it started
-    if pidfile.exists():
-        pid = int(pidfile.read_text())
-        if b"kafka.Kafka" in Path(f"/proc/{pid}/cmdline").read_bytes():
-            os.kill(pid, sig)
 
 
 async def _flood(base_url: str, tag: str) -> list[httpx.Response]:
@@ -100,16 +79,8 @@ def _all_503_with_retry_after(responses: list[httpx.Response]) -> Counter[str]:
     return reasons
 
 
-def test_a_flood_against_a_slow_or_stopped_broker_gets_quick_503s(own_broker, make_settings, tmp_path) -> None:
-    settings = make_settings(
-        create=False,
-        kafka_port=own_broker.port,
-        kafka_bootstrap_servers=own_broker.bootstrap,
-        kafka_controller_port=own_broker.controller_port,
-        produce_timeout_seconds=5.0,
-        api_produce_queue_max_messages=QUEUE,
-    )
-    create_topics(settings)
+def test_a_flood_against_a_slow_or_stopped_broker_gets_quick_503s(own_broker, own_broker_settings, tmp_path) -> None:
+    settings = own_broker_settings(produce_timeout_seconds=5.0, api_produce_queue_max_messages=QUEUE)
     api = Stack(settings, tmp_path / "logs").start("api")
     try:
         with httpx.Client(base_url=api.api, timeout=30) as client:
@@ -118,7 +89,7 @@ def test_a_flood_against_a_slow_or_stopped_broker_gets_quick_503s(own_broker, ma
 
             # 1. A broker that accepts connections but never answers (paused): the queue fills to its bound,
             #    the rest are refused at once, the queued ones time out; /health answers throughout.
-            _signal(own_broker, signal.SIGSTOP)
+            own_broker.signal(signal.SIGSTOP)
             with HealthProbe(api.api) as health:
                 responses = asyncio.run(_flood(api.api, "paused"))
                 wait_until(lambda: len(health.answers) >= 3, timeout=30, what="/health answers during the flood")
@@ -134,7 +105,7 @@ def test_a_flood_against_a_slow_or_stopped_broker_gets_quick_503s(own_broker, ma
             assert _metric(metrics, "loyalty_api_produce_in_flight") <= QUEUE
 
             # 2. Resumed: the API accepts events again.
-            _signal(own_broker, signal.SIGCONT)
+            own_broker.signal(signal.SIGCONT)
 
             def accepted(tag: str) -> bool:
                 return client.post("/api/DEFAULT/customEvent", json=login_event(event_id=tag), headers=AUTH).is_success

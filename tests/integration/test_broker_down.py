@@ -3,34 +3,14 @@
 from __future__ import annotations
 
 import httpx
-import pytest
 
-from loyalty_stream.kafka import create_topics
-from loyalty_stream.localkafka import LocalBroker
-from loyalty_stream.procs import free_port, wait_until
+from loyalty_stream.procs import wait_until
 from tests.support.flows import APP_LOGIN_SCHEMA, AUTH, login_event, post
 from tests.support.stack import Stack
 
 
-@pytest.fixture
-def own_broker(tmp_path, kafka):
-    broker = LocalBroker(
-        data_dir=tmp_path / "own-kafka", port=free_port(), controller_port=free_port(), cache_dir=kafka.cache_dir
-    )
-    broker.start()
-    yield broker
-    broker.stop()
-
-
-def test_broker_down_gives_503_never_200(own_broker, make_settings, tmp_path) -> None:
-    settings = make_settings(
-        create=False,
-        kafka_port=own_broker.port,
-        kafka_bootstrap_servers=own_broker.bootstrap,
-        kafka_controller_port=own_broker.controller_port,
-        produce_timeout_seconds=3.0,
-    )
-    create_topics(settings)
+def test_broker_down_gives_503_never_200(own_broker, own_broker_settings, tmp_path) -> None:
+    settings = own_broker_settings(produce_timeout_seconds=3.0)
     api = Stack(settings, tmp_path / "logs").start("api")
     try:
         with httpx.Client(base_url=api.api, timeout=30) as client:
