@@ -77,10 +77,9 @@ class AchievementCreated(BaseModel):
     achievementId: str
 
 
-class CustomerIn(BaseModel):
-    """CustomerRegistrationFormType. The fields the Member record has a column for are typed here (a wrong
-    type there was a 500 when the record was encoded); the others are kept, within ``ingest_api.strict``'s
-    limits, as the member's attributes."""
+class _CustomerFields(BaseModel):
+    """The fields the Member record has a column for are typed here (a wrong type there was a 500 when the
+    record was encoded); the others are kept, within ``ingest_api.strict``'s limits, as the member's attributes."""
 
     model_config = ConfigDict(extra="allow")
     firstName: Str255 | None = None
@@ -90,6 +89,10 @@ class CustomerIn(BaseModel):
     loyaltyCardNumber: Str255 | None = None
     registeredAt: Str255 | None = Field(None, description="ISO-8601; no offset = store time")
     active: bool | None = None
+
+
+class CustomerIn(_CustomerFields):
+    """CustomerRegistrationFormType: at least one identifier."""
 
     @model_validator(mode="after")
     def _one_identifier(self) -> CustomerIn:
@@ -238,17 +241,8 @@ class ResendResult(BaseModel):
     skipped: list[ResendSkipped] = Field(default_factory=list)
 
 
-class CustomerUpdateIn(BaseModel):
+class CustomerUpdateIn(_CustomerFields):
     """PutMember: the fields given replace the member's; ``active: false`` deactivates (our extension)."""
-
-    model_config = ConfigDict(extra="allow")
-    firstName: Str255 | None = None
-    lastName: Str255 | None = None
-    email: Str255 | None = None
-    phone: Str255 | None = None
-    loyaltyCardNumber: Str255 | None = None
-    registeredAt: Str255 | None = Field(None, description="ISO-8601; no offset = store time")
-    active: bool | None = None
 
 
 class MemberUpdateRequest(_In):
