@@ -36,6 +36,7 @@ class Attempt:
     retry_after: float | None = None
     seconds: float = 0.0
     request_id: str | None = None
+    counts: bool = True  # False: the sender did not try (endpoint busy); not an attempt, never toward the DLQ
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:

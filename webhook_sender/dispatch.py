@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -162,7 +163,7 @@ class Dispatcher:
     def submit(self, delivery: Delivery) -> None:
         lane = self.lane(delivery)
         if lane.full:  # the endpoint cannot keep up: wait on the delay topics, not in memory
-            skipped = Attempt("deferred", None, "endpoint backlog full")
+            skipped = Attempt("deferred", None, "endpoint backlog full", lane.wait_estimate(), counts=False)
             self._spawn(self._guarded(delivery, self._conclude(delivery, skipped)))
             return
         task = lane.submit(delivery.order_key, lambda: self._guarded(delivery, self._attempt(delivery)))
@@ -220,7 +221,7 @@ class Dispatcher:
         await self._conclude(delivery, result)
 
     async def _conclude(self, delivery: Delivery, result: Attempt) -> None:
-        number = delivery.attempts + 1
+        number = delivery.attempts + (1 if result.counts else 0)
         message, subscription = delivery.message, delivery.subscription
         host = endpoint_host(subscription.get("url", ""))
         log.log(
@@ -242,6 +243,15 @@ class Dispatcher:
             delivery.finish()
             return
         self.metrics.failures.labels(host, _kind(result)).inc()
+        if not result.counts:
+            # Not tried, so not an attempt: back when the lane should have room, however often that takes
+            # (a burst to a healthy endpoint must not walk the retry schedule to the DLQ untried).
+            due = now_ms() + int((result.retry_after or 1.0) * random.uniform(1.0, 1.5) * 1000)
+            self._log_attempt(delivery, number, result, due)
+            await self._schedule(delivery, number, due, result)
+            self.metrics.retries.labels(host).inc()
+            delivery.finish()
+            return
         if result.verdict in ("retry", "deferred"):
             if result.retry_after is not None and result.retry_after > self.policy.retry_after_max:
                 reason, error = records.RETRY_AFTER_TOO_LONG, f"Retry-After {result.retry_after:.0f}s; {result.error}"

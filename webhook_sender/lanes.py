@@ -9,13 +9,15 @@ Every subscription (an "endpoint": its id and current URL) has its own lane:
   healthy. A failed attempt goes to the delay topics and the next one starts at once: there is no
   head-of-line blocking after a failure. Retries carry no order key;
 - at most ``backlog`` deliveries waiting or in flight: beyond it, the sender defers new ones to the
-  delay topics straight away (``overflow``) rather than letting a slow endpoint grow memory or hold
-  back the consumer.
+  delay topics straight away rather than letting a slow endpoint grow memory or hold back the consumer.
+  Such a deferral is not an attempt (the endpoint was not tried): it comes back when the lane should have
+  room again, estimated from the rate the lane has been finishing deliveries (``wait_estimate``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 
@@ -28,6 +30,8 @@ class Lane:
     backlog: int
     breaker: CircuitBreaker
     pending: int = 0
+    rate: float = 0.0  # deliveries per second this lane finished recently (0: not known yet)
+    _window: tuple[float, int] = (0.0, 0)  # (start, finished since) of the current rate sample
     _semaphore: asyncio.Semaphore | None = None
     _deferring: asyncio.Lock | None = None
     _tails: dict[Hashable, asyncio.Future[None]] = field(default_factory=dict)
@@ -50,6 +54,22 @@ class Lane:
     def full(self) -> bool:
         return self.pending >= self.backlog
 
+    def wait_estimate(self) -> float:
+        """Seconds until the backlog has room again at the recent finishing rate, 1 s to 60 s (5 s unknown)."""
+        if self.rate <= 0:
+            return 5.0
+        return min(60.0, max(1.0, self.pending / self.rate))
+
+    def _finished(self) -> None:
+        now = time.monotonic()
+        start, done = self._window
+        start, done = (start or now), done + 1
+        if now - start >= 1.0:
+            sample = done / (now - start)
+            self.rate = sample if not self.rate else (self.rate + sample) / 2
+            start, done = now, 0
+        self._window = (start, done)
+
     def submit(self, order_key: Hashable | None, work: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
         """Run ``work`` after the previous delivery with the same order key, within the concurrency cap."""
         loop = asyncio.get_running_loop()
@@ -67,6 +87,7 @@ class Lane:
                     await work()
             finally:
                 self.pending -= 1
+                self._finished()
                 mine.set_result(None)
                 if order_key is not None and self._tails.get(order_key) is mine:
                     del self._tails[order_key]

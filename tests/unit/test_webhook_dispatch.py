@@ -12,7 +12,9 @@ import orjson
 from loyalty_stream.settings import Settings
 from loyalty_stream.topics import build_topics
 from schemas.serde import Serde
+from webhook_sender.breaker import CircuitBreaker
 from webhook_sender.dispatch import Delivery, Dispatcher
+from webhook_sender.lanes import Lane
 from webhook_sender.metrics import SenderMetrics
 from webhook_sender.records import Source
 from webhook_sender.schedule import tiers
@@ -192,9 +194,25 @@ def test_a_full_backlog_defers_instead_of_queueing() -> None:
         await settle(d)
         return deferred, producer
 
+    before = int(time.time() * 1000)
     deferred, producer = asyncio.run(go())
     assert len(deferred) == 2
     assert sum(1 for e in producer.logged if e["outcome"] == "delivered") == SETTINGS.webhook_endpoint_backlog
+    # not an attempt: a burst to a busy endpoint must not walk the retry schedule to the DLQ untried
+    scheduled = [r for _topic, r, _headers in producer.sent if r.get("lastError") == "endpoint backlog full"]
+    assert len(scheduled) == 2 and all(r["attempt"] == 0 for r in scheduled)
+    assert all(r["dueAtMs"] >= before + 5000 for r in scheduled)  # the lane's rate is not known yet: 5 s
+
+
+def test_a_lane_estimates_when_it_has_room_from_its_finishing_rate() -> None:
+    lane = Lane(concurrency=8, backlog=100, breaker=CircuitBreaker())
+    assert lane.wait_estimate() == 5.0  # nothing finished yet
+    lane.rate, lane.pending = 50.0, 100
+    assert lane.wait_estimate() == 2.0
+    lane.rate = 1000.0
+    assert lane.wait_estimate() == 1.0  # at least a second
+    lane.rate = 0.5
+    assert lane.wait_estimate() == 60.0  # at most a minute
 
 
 def test_fan_out_finishes_once_every_subscription_is_done() -> None:
