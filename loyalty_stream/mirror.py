@@ -20,6 +20,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 from loyalty_stream.kafka import consumer
 from loyalty_stream.keys import split_key
 from loyalty_stream.settings import Settings
+from schemas.serde import DecodeError
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def keyed_record(serde: Any, key: bytes | None, value: bytes | None, expect: str
         return parts, None
     try:
         return parts, serde.decode(value, expect=expect)[1]
-    except Exception as exc:  # DecodeError, and anything a corrupt record throws
+    except DecodeError as exc:
         log.warning("undecodable %s record %s: %s", expect, parts, exc)
         return None
 

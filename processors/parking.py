@@ -124,18 +124,19 @@ class ParkingLot:
         entries = sorted(self._all(SEP.join((str(partition), store, ""))).values(), key=lambda e: e.parked_at)
         return entries[:n]
 
-    def remove(self, entries: Iterable[Parked]) -> list[Parked]:
-        """Remove entries from every key they are parked under (entries already gone are skipped)."""
+    def remove(self, entries: Iterable[Parked]) -> None:
+        """Remove entries from every key they are parked under (entries already gone are skipped, so a
+        re-delivered removal does not count them down twice)."""
         wanted = {e.event_id: e for e in entries}
-        present = {e.event_id for key in {k for e in wanted.values() for k in e.keys} for e in self._entries(key)}
-        taken = [e for event_id, e in wanted.items() if event_id in present]
-        gone = {e.event_id for e in taken}
-        for key in {k for e in taken for k in e.keys}:
-            self._write(key, [e for e in self._entries(key) if e.event_id not in gone])
-        for entry in taken:
-            store = entry.keys[0].split(SEP)[1]
-            self._add_count(int(entry.keys[0].split(SEP)[0]), store, -1)
-        return taken
+        stored = {key: self._entries(key) for key in {k for e in wanted.values() for k in e.keys}}
+        gone = {e.event_id for parked in stored.values() for e in parked} & wanted.keys()
+        for key, parked in stored.items():
+            kept = [e for e in parked if e.event_id not in gone]
+            if len(kept) != len(parked):
+                self._write(key, kept)
+        for event_id in gone:
+            first = wanted[event_id].keys[0].split(SEP)
+            self._add_count(int(first[0]), first[1], -1)
 
     def claim(self, partition: int, store: str, identifiers: Sequence[tuple[str, str]]) -> list[Parked]:
         """Everything parked under any of these identifiers, in eventDate order, still parked.

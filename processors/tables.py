@@ -11,6 +11,13 @@ import orjson
 from loyalty_stream.domain import MemberState
 
 
+def delete_key(table: Any, key: bytes) -> None:
+    """Delete unconditionally: the tombstone must reach the changelog even when a re-delivered deletion finds
+    the local store already without the key (faust sends the tombstone before touching the store)."""
+    with contextlib.suppress(KeyError):
+        del table[key]
+
+
 class TableKeyValue:
     """``processors.parking.KeyValue`` over a faust table with bytes keys and values."""
 
@@ -25,9 +32,7 @@ class TableKeyValue:
         self._table[key.encode()] = value
 
     def delete(self, key: str) -> None:
-        raw = key.encode()
-        if raw in self._table:
-            del self._table[raw]
+        delete_key(self._table, key.encode())
 
     def items_with_prefix(self, prefix: str) -> Iterator[tuple[str, bytes]]:
         raw = prefix.encode()
@@ -58,7 +63,4 @@ class MemberStates:
             self.table[key] = raw
 
     def delete(self, key: bytes) -> None:
-        # Unconditionally: the tombstone must reach the changelog even when a re-delivered deletion finds
-        # the local store already without the key (faust sends the tombstone before touching the store).
-        with contextlib.suppress(KeyError):
-            del self.table[key]
+        delete_key(self.table, key)

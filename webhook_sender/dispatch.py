@@ -247,10 +247,7 @@ class Dispatcher:
             # Not tried, so not an attempt: back when the lane should have room, however often that takes
             # (a burst to a healthy endpoint must not walk the retry schedule to the DLQ untried).
             due = now_ms() + int((result.retry_after or 1.0) * random.uniform(1.0, 1.5) * 1000)
-            self._log_attempt(delivery, number, result, due)
-            await self._schedule(delivery, number, due, result)
-            self.metrics.retries.labels(host).inc()
-            delivery.finish()
+            await self._retry_at(delivery, number, result, due, host)
             return
         if result.verdict in ("retry", "deferred"):
             if result.retry_after is not None and result.retry_after > self.policy.retry_after_max:
@@ -258,11 +255,7 @@ class Dispatcher:
             else:
                 delay = self.policy.next_delay(number, result.retry_after)
                 if delay is not None:
-                    due = now_ms() + int(delay * 1000 + 0.999)
-                    self._log_attempt(delivery, number, result, due)
-                    await self._schedule(delivery, number, due, result)
-                    self.metrics.retries.labels(host).inc()
-                    delivery.finish()
+                    await self._retry_at(delivery, number, result, now_ms() + int(delay * 1000 + 0.999), host)
                     return
                 reason, error = records.RETRIES_EXHAUSTED, result.error
         elif result.verdict == "gone":
@@ -280,6 +273,13 @@ class Dispatcher:
         )
 
     # -- writes -------------------------------------------------------------------------------
+    async def _retry_at(self, delivery: Delivery, number: int, result: Attempt, due: int, host: str) -> None:
+        """Log the attempt, put the delivery on the delay topics for ``due``, and finish it here."""
+        self._log_attempt(delivery, number, result, due)
+        await self._schedule(delivery, number, due, result)
+        self.metrics.retries.labels(host).inc()
+        delivery.finish()
+
     async def _schedule(self, delivery: Delivery, attempts: int, due: int, last: Attempt) -> None:
         record = records.retry_record(delivery.message, delivery.subscription, attempts, due, last)
         tier = tier_for(self.tiers, due - now_ms())
