@@ -116,13 +116,21 @@ class Services:
         self.wanted: set[str] = set()
         self.lock = threading.Lock()
         self.restarts = Counter[str]()
+        self.ports: dict[str, int] = {}
+
+    def _port(self, name: str, first: int) -> int:
+        """The settings' port for the first of a kind; a free port of its own (kept across restarts) for the
+        others: ``first + n`` could be a port another service already holds (processor1 failed to bind so)."""
+        if name in ("processor0", "sender"):
+            return first
+        return self.ports.setdefault(name, free_port())
 
     def _env(self, name: str) -> dict[str, str]:
         env = {**os.environ, **self.settings.child_env(), "PYTHONUNBUFFERED": "1"}
         if name.startswith("processor"):
-            env["LOYALTY_PROCESSOR_WEB_PORT"] = str(self.settings.processor_web_port + int(name[-1]))
+            env["LOYALTY_PROCESSOR_WEB_PORT"] = str(self._port(name, self.settings.processor_web_port))
         if name.startswith("sender"):
-            env["LOYALTY_SENDER_PORT"] = str(self.settings.sender_port + int(name[-1] if name[-1].isdigit() else 0))
+            env["LOYALTY_SENDER_PORT"] = str(self._port(name, self.settings.sender_port))
         return env
 
     def start(self, name: str) -> None:
