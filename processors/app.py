@@ -100,6 +100,8 @@ class Processor:
             broker_session_timeout=10.0,
             broker_heartbeat_interval=2.0,
             consumer_auto_offset_reset="earliest",
+            # Backstop for faust_compat fix 3: how long a leader's stale view of the topics can idle the group.
+            consumer_metadata_max_age_ms=60_000,
             web_host=s.api_host,
             web_port=s.processor_web_port,
             web_in_thread=False,

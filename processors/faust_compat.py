@@ -1,8 +1,9 @@
-"""Workarounds for faust-streaming 0.15.3 (aiokafka 0.14.0, mode-streaming 0.7.1): records lost after a rebalance.
+"""Workarounds for faust-streaming 0.15.3 (aiokafka 0.14.0, mode-streaming 0.7.1): records lost or idle after rebalance.
 
-Import this module before the faust app starts; ``install()`` runs on import and is idempotent. Both faults
-show after a rebalance, e.g. when a worker is killed and another takes its partitions over; both were seen
-in ``tests/integration/test_faust_platform.py`` and are fixed here, each by the smallest change we found.
+Import this module before the faust app starts; ``install()`` runs on import and is idempotent. All three
+faults show after a rebalance, e.g. when a worker is killed and another takes its partitions over; all were
+seen in ``tests/integration/test_faust_platform.py`` or the crash campaign and are fixed here, each by the
+smallest change we found.
 
 1. Uncommitted partitions are not "sought back" (``AIOKafkaConsumerThread.seek_to_committed``)
    faust's fetcher loop (``Consumer.getmany``) throws away a batch that comes back while the flow is stopped
@@ -30,10 +31,25 @@ in ``tests/integration/test_faust_platform.py`` and are fixed here, each by the 
    (``App._on_partitions_revoked``) and streams skip events of an older generation, so the clear on the
    transition from suspended to running, which stays, is all that clearing is for.
 
+3. A group left with no partitions after a broker restart (aiokafka ``GroupCoordinator._perform_assignment``)
+   A worker that (re)joins while the broker is restarting can be elected leader while its cluster metadata
+   lists none of the subscribed topics yet. faust's assignor skips them ("Ignoring missing topic") and hands
+   every member an empty assignment. aiokafka notices when the topics show up (the leader keeps a snapshot of
+   the partitions per topic and rejoins when a metadata update changes it), but only at the next metadata
+   refresh, ``consumer_metadata_max_age_ms`` later (5 min by default): until then no worker processes
+   anything (the crash campaign's seed 6 saw the whole group idle for 4 min). Plain aiokafka consumers do the
+   same (``tests/integration/test_faust_platform.py::test_leader_rejoins_when_missing_topics_appear``). Fix:
+   after an assignment that found a subscribed topic without partitions, the leader refreshes the metadata
+   (0.5 s, doubling up to 5 s) until the topics have partitions, the group rebalances again, or the consumer
+   closes; aiokafka's own listener then requests the rejoin. ``processors/app.py`` also lowers the metadata
+   max age to 60 s as a backstop.
+
 Why this is safe: ``perform_seek()`` runs only at the end of recovery after a rebalance and when a batch was
 thrown away during one; fix 1 rewinds a partition with no committed offset where faust rewinds a committed one
 to its commit, so at worst it re-reads, at least once, records no one ever committed, as a fresh assignment
-does. Fix 2 keeps, rather than drops, events of the current generation, which are processed as usual.
+does. Fix 2 keeps, rather than drops, events of the current generation, which are processed as usual. Fix 3
+only adds metadata requests, and only while an assigned-to topic is missing; the rebalance it leads to is the
+one aiokafka would have started itself at the next refresh.
 We first moved faust's seek before the streams resume instead (the other obvious fix); that opens a window in
 which faust's fetcher drops records of the still-paused partitions after they were sought: lost records in
 1 of 14 runs. Check both fixes against the sources on any faust, aiokafka or mode upgrade (``TESTED_WITH``;
@@ -50,6 +66,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.consumer.fetcher import OffsetResetStrategy
+from aiokafka.consumer.group_coordinator import GroupCoordinator
+from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from mode.utils.queues import FlowControlEvent
@@ -60,6 +78,7 @@ TESTED_WITH = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0", "mode-streamin
 _ORIGINALS: dict[tuple[type, str], Callable[..., Any]] = {
     (AIOKafkaConsumerThread, "seek_to_committed"): AIOKafkaConsumerThread.seek_to_committed,
     (FlowControlEvent, "resume"): FlowControlEvent.resume,
+    (GroupCoordinator, "_perform_assignment"): GroupCoordinator._perform_assignment,
 }
 
 
@@ -113,9 +132,41 @@ def resume(self: FlowControlEvent) -> None:
         self.clear()
 
 
+# -- fix 3 ----------------------------------------------------------------------------------------------------
+_MISSING_TOPICS_WATCH = "_faust_compat_missing_topics_watch"
+
+
+async def _refresh_until_topics_appear(coordinator: GroupCoordinator, missing: frozenset[str]) -> None:
+    """Refresh metadata until ``missing`` have partitions; aiokafka's metadata listener then requests a rejoin."""
+    delay = 0.5
+    while not coordinator._closing.done() and coordinator._group_subscription is not None:
+        if all(coordinator._cluster.partitions_for_topic(topic) for topic in missing):
+            return
+        await asyncio.wait([coordinator._closing], timeout=delay)  # a sleep that ends when the consumer closes
+        delay = min(delay * 2, 5.0)
+        try:
+            await coordinator._client.force_metadata_update()
+        except KafkaError as exc:  # broker still away: try again later
+            log.info("faust_compat: metadata refresh failed, retrying: %r", exc)
+
+
+async def perform_assignment(self: GroupCoordinator, response: Any) -> Any:
+    """The leader's assignment; if a subscribed topic had no partitions, watch for it to appear."""
+    assignments = await _ORIGINALS[(GroupCoordinator, "_perform_assignment")](self, response)
+    missing = frozenset(topic for topic, partitions in self._metadata_snapshot.items() if not partitions)
+    previous = getattr(self, _MISSING_TOPICS_WATCH, None)
+    if previous is not None:
+        previous.cancel()
+    if missing:
+        log.warning("faust_compat: assigned without metadata for %s; refreshing until they appear", sorted(missing))
+        setattr(self, _MISSING_TOPICS_WATCH, asyncio.ensure_future(_refresh_until_topics_appear(self, missing)))
+    return assignments
+
+
 _PATCHES: dict[tuple[type, str], Callable[..., Any]] = {
     (AIOKafkaConsumerThread, "seek_to_committed"): seek_to_committed,
     (FlowControlEvent, "resume"): resume,
+    (GroupCoordinator, "_perform_assignment"): perform_assignment,
 }
 
 
