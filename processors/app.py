@@ -267,6 +267,8 @@ class Processor:
     async def _release(self, entries: list[Parked], reason: str, msg: Any) -> None:
         """Parked events that will never be counted: to the unmatched topic, with their reason. Those of a
         deleted member leave without its personal data (identifiers and body)."""
+        if reason != "member_deleted":
+            entries = await self._forward_known(entries)
         sent = []
         for entry in entries:
             if reason == "member_deleted":
@@ -277,6 +279,30 @@ class Processor:
             sent.append(await self.unmatched.send(key=key, value=value, headers=headers))
             sent.append(await self._outcome(entry.record, "unmatched", reason=reason))
         await self._unpark(entries, sent)
+
+    async def _forward_known(self, entries: list[Parked]) -> list[Parked]:
+        """Forward the entries whose member is known by now; return the rest. A registration's claim takes
+        its events at once, so a known member's event still parked here is one a cold restore brought back
+        after it was forwarded (a kill -9 can leave the changelog without the removal; see
+        docs/reliability.md): forwarding it again is a duplicate evaluate answers with the first outcome,
+        where expiring it would overwrite that outcome with "unmatched"."""
+        known: list[tuple[Parked, str]] = []
+        rest: list[Parked] = []
+        for entry in entries:
+            store = self.settings.store_map.get(entry.record["storeCode"])
+            resolution = (
+                self.members.index.resolve(store.code, entry.record["customerData"], store.identifier_order)
+                if store is not None
+                else None
+            )
+            if resolution is not None and resolution.customer_id is not None:
+                known.append((entry, resolution.customer_id))
+            else:
+                rest.append(entry)
+        if known:
+            sent = [await self._forward(e.record["storeCode"], customer_id, e.record) for e, customer_id in known]
+            await self._unpark([e for e, _ in known], sent)
+        return rest
 
     async def _on_signal(self, msg: Any, signal: dict[str, Any]) -> None:
         kind, store = signal["kind"], signal.get("storeCode", "")

@@ -103,13 +103,26 @@ class ParkingLot:
         keys = tuple(identifier_key(partition, store, kind, value) for kind, value in identifiers)
         event_id = record["customEventId"]
         if any(e.event_id == event_id for e in self._entries(keys[0])):
-            return []  # a duplicate of an event already waiting
-        entry = Parked(event_id, event_date, now, keys, record)
-        for key in keys:
-            self._write(key, [*self._entries(key), entry])
-        self._add_count(partition, store, 1)
+            self._resend([*keys, _count_key(partition, store)])  # a duplicate of an event already waiting
+        else:
+            entry = Parked(event_id, event_date, now, keys, record)
+            for key in keys:
+                self._write(key, [*self._entries(key), entry])
+            self._add_count(partition, store, 1)
         excess = self._count(partition, store) - self.max_per_store
         return self._oldest(partition, store, excess) if excess > 0 else []
+
+    def _resend(self, keys: Iterable[str]) -> None:
+        """Write each key's local value again (a tombstone where it has none). A kill -9 can leave the local
+        store ahead of the changelog (faust writes the store at once and the changelog a moment later); the
+        re-delivered record that finds its work already done locally is the only chance to catch the
+        changelog up before its offset is committed, or a cold restore would lose or resurrect entries."""
+        for key in keys:
+            raw = self.kv.get(key)
+            if raw:
+                self.kv.set(key, raw)
+            else:
+                self.kv.delete(key)
 
     def _all(self, prefix: str) -> dict[str, Parked]:
         found: dict[str, Parked] = {}
@@ -145,9 +158,15 @@ class ParkingLot:
         ``remove``. Removing first let a kill -9 between the two drop the events (the local store already
         had them gone when the signal was re-delivered)."""
         found: dict[str, Parked] = {}
+        empty = [_count_key(partition, store)]
         for kind, value in identifiers:
-            for entry in self._entries(identifier_key(partition, store, kind, value)):
+            key = identifier_key(partition, store, kind, value)
+            entries = self._entries(key)
+            for entry in entries:
                 found.setdefault(entry.event_id, entry)
+            if not entries:
+                empty.append(key)
+        self._resend(empty)  # a re-delivered claim whose removal the changelog missed (see ``_resend``)
         return sorted(found.values(), key=lambda e: (e.event_date, e.event_id))
 
     def expire(self, partition: int, now: float) -> list[Parked]:
