@@ -41,7 +41,7 @@ from processors.catalog import AchievementCatalog
 from processors.claims import decide
 from processors.intake import Admitted, Rejected, admit, decode
 from processors.outputs import customer_registered, outcome_record, progress_record, webhook_record
-from processors.parking import Parked, ParkingLot
+from processors.parking import Parked, ParkingLot, split_known
 from processors.tables import MemberStates, TableKeyValue
 from schemas.serde import DecodeError, Serde
 
@@ -286,19 +286,14 @@ class Processor:
         after it was forwarded (a kill -9 can leave the changelog without the removal; see
         docs/reliability.md): forwarding it again is a duplicate evaluate answers with the first outcome,
         where expiring it would overwrite that outcome with "unmatched"."""
-        known: list[tuple[Parked, str]] = []
-        rest: list[Parked] = []
-        for entry in entries:
-            store = self.settings.store_map.get(entry.record["storeCode"])
-            resolution = (
-                self.members.index.resolve(store.code, entry.record["customerData"], store.identifier_order)
-                if store is not None
-                else None
-            )
-            if resolution is not None and resolution.customer_id is not None:
-                known.append((entry, resolution.customer_id))
-            else:
-                rest.append(entry)
+
+        def member_of(record: dict[str, Any]) -> str | None:
+            store = self.settings.store_map.get(record["storeCode"])
+            if store is None:
+                return None
+            return self.members.index.resolve(store.code, record["customerData"], store.identifier_order).customer_id
+
+        known, rest = split_known(entries, member_of)
         if known:
             sent = [await self._forward(e.record["storeCode"], customer_id, e.record) for e, customer_id in known]
             await self._unpark([e for e, _ in known], sent)

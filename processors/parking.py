@@ -7,7 +7,7 @@ the first registration that matches any of them takes it, in eventDate order. En
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -172,3 +172,18 @@ class ParkingLot:
     def expire(self, partition: int, now: float) -> list[Parked]:
         """Everything parked longer than the age bound, still parked (see ``claim``)."""
         return [e for e in self._all(f"{partition}{SEP}").values() if now - e.parked_at > self.max_age_seconds]
+
+
+def split_known(
+    entries: Iterable[Parked], member_of: Callable[[dict[str, Any]], str | None]
+) -> tuple[list[tuple[Parked, str]], list[Parked]]:
+    """Entries whose record resolves to a member now (with that member's customerId), and the rest."""
+    known: list[tuple[Parked, str]] = []
+    rest: list[Parked] = []
+    for entry in entries:
+        customer_id = member_of(entry.record)
+        if customer_id is None:
+            rest.append(entry)
+        else:
+            known.append((entry, customer_id))
+    return known, rest

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from processors.parking import DictKeyValue, ParkingLot
+from processors.parking import DictKeyValue, ParkingLot, split_known
 
 STORE = "DEFAULT"
 
@@ -115,3 +115,14 @@ def test_a_redelivered_claim_catches_the_changelog_up_with_the_removal() -> None
     assert lot.claim(0, STORE, [("email", "a@x")]) == []  # the registration is re-delivered
     kv.flush()
     assert kv.changelog == dict(kv.local), "a cold restore would have brought the forwarded event back"
+
+
+def test_entries_whose_member_resolves_now_are_split_off_with_it() -> None:
+    lot = lot_over(DictKeyValue())
+    park(lot, 1, ("email", "a@x"))
+    park(lot, 2, ("email", "b@x"))
+    entries = lot.expire(0, now=1000)
+    owners = {"e1": "customer-1"}
+    known, rest = split_known(entries, lambda record: owners.get(str(record["customEventId"])))
+    assert [(e.event_id, c) for e, c in known] == [("e1", "customer-1")]
+    assert [e.event_id for e in rest] == ["e2"]
