@@ -78,6 +78,7 @@ class Processor:
         self.catalog = AchievementCatalog(self.control)
         self.retention = timedelta(hours=settings.custom_events_retention_hours)
         self.commits = CommitWatch()
+        self._takeover_ends: dict[Any, tuple[int, int]] = {}  # see _maybe_redelivered
         self.app = self._build_app()
         self.app.sensors.add(self.commits)
 
@@ -280,6 +281,20 @@ class Processor:
             sent.append(await self._outcome(entry.record, "unmatched", reason=reason))
         await self._unpark(entries, sent)
 
+    def _maybe_redelivered(self, msg: Any) -> bool:
+        """Could a worker have processed this record before (and died before its changelog writes left)? Only
+        if it lies below the partition's end offset as known when this worker processed its first record of
+        the partition in this consumer generation: later records were written after the partition was handed
+        to us. Conservative: the first batch after every rebalance (and whatever backlog it holds) counts."""
+        generation, tp = self.app.consumer_generation_id, msg.tp
+        seen = self._takeover_ends.get(tp)
+        if seen is None or seen[0] != generation:
+            end = self.app.consumer.highwater(tp)
+            if end is None:
+                return True  # no fetch answered yet: assume it could be
+            seen = self._takeover_ends[tp] = (generation, end)
+        return bool(msg.offset < seen[1])
+
     async def _forward_known(self, entries: list[Parked]) -> list[Parked]:
         """Forward the entries whose member is known by now; return the rest. A registration's claim takes
         its events at once, so a known member's event still parked here is one a cold restore brought back
@@ -308,10 +323,20 @@ class Processor:
         customer_id = signal.get("customerId") or ""
         if kind == "member_changed" and member:
             self.members.index.apply(store, customer_id, member)  # in order with this partition's events
-            parked = self.parking.claim(msg.partition, store, identifiers_of(member, MEMBER_IDENTIFIERS))
+            parked = self.parking.claim(
+                msg.partition,
+                store,
+                identifiers_of(member, MEMBER_IDENTIFIERS),
+                redelivered=self._maybe_redelivered(msg),
+            )
             await self._unpark(parked, [await self._forward(store, customer_id, e.record) for e in parked])
         elif kind == "member_deleted":
-            gone = self.parking.claim(msg.partition, store, identifiers_of(member or {}, MEMBER_IDENTIFIERS))
+            gone = self.parking.claim(
+                msg.partition,
+                store,
+                identifiers_of(member or {}, MEMBER_IDENTIFIERS),
+                redelivered=self._maybe_redelivered(msg),
+            )
             await self._release(gone, "member_deleted", msg)
 
     # -- evaluate: apply the event to the member's progress ----------------------------------------

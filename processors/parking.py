@@ -151,12 +151,16 @@ class ParkingLot:
             first = wanted[event_id].keys[0].split(SEP)
             self._add_count(int(first[0]), first[1], -1)
 
-    def claim(self, partition: int, store: str, identifiers: Sequence[tuple[str, str]]) -> list[Parked]:
+    def claim(
+        self, partition: int, store: str, identifiers: Sequence[tuple[str, str]], *, redelivered: bool = True
+    ) -> list[Parked]:
         """Everything parked under any of these identifiers, in eventDate order, still parked.
 
         Nothing here removes: the caller forwards, waits for the broker's acknowledgement, then calls
         ``remove``. Removing first let a kill -9 between the two drop the events (the local store already
-        had them gone when the signal was re-delivered)."""
+        had them gone when the signal was re-delivered). ``redelivered``: the signal may have been processed
+        before (see ``_resend``); if not, a claim of nothing writes nothing (a signal reaches every partition,
+        so resending each time would cost a registration a few dozen changelog records)."""
         found: dict[str, Parked] = {}
         empty = [_count_key(partition, store)]
         for kind, value in identifiers:
@@ -166,7 +170,8 @@ class ParkingLot:
                 found.setdefault(entry.event_id, entry)
             if not entries:
                 empty.append(key)
-        self._resend(empty)  # a re-delivered claim whose removal the changelog missed (see ``_resend``)
+        if redelivered:
+            self._resend(empty)  # the removal of an earlier delivery may be missing from the changelog
         return sorted(found.values(), key=lambda e: (e.event_date, e.event_id))
 
     def expire(self, partition: int, now: float) -> list[Parked]:

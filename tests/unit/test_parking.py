@@ -126,3 +126,12 @@ def test_entries_whose_member_resolves_now_are_split_off_with_it() -> None:
     known, rest = split_known(entries, lambda record: owners.get(str(record["customEventId"])))
     assert [(e.event_id, c) for e, c in known] == [("e1", "customer-1")]
     assert [e.event_id for e in rest] == ["e2"]
+
+
+def test_a_first_delivery_that_claims_nothing_writes_nothing() -> None:
+    kv = Changelogged()
+    lot = lot_over(kv)
+    assert lot.claim(0, STORE, [("email", "a@x"), ("phone", "+48")], redelivered=False) == []
+    assert kv.pending == []
+    lot.claim(0, STORE, [("email", "a@x")], redelivered=True)
+    assert kv.pending, "a possibly re-delivered claim resends"
