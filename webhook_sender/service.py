@@ -142,7 +142,10 @@ class Sender:
         keys = [(p.topic, p.partition) for p in partitions]
         self.offsets.assign(keys)
         self._assigned.update(keys)
-        self._paused.difference_update(keys)
+        # librdkafka keeps a partition's pause across a rebalance (revoked, then assigned again), and pause/resume
+        # only work once the assignment is in place, after this callback: count them paused, so the next step
+        # resumes all but those it wants paused. Counting them resumed left a delay partition paused for good.
+        self._paused.update(keys)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         keys = [(p.topic, p.partition) for p in partitions]
