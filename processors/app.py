@@ -39,6 +39,7 @@ from processors import (
 )
 from processors.catalog import AchievementCatalog
 from processors.claims import decide
+from processors.faust_compat import CommitWatchdog, commit_heads, request_rejoin
 from processors.intake import Admitted, Rejected, admit, decode
 from processors.outputs import customer_registered, outcome_record, progress_record, webhook_record
 from processors.parking import Parked, ParkingLot, split_known
@@ -47,6 +48,7 @@ from schemas.serde import DecodeError, Serde
 
 log = logging.getLogger(__name__)
 
+COMMIT_CHECK_SECONDS = 5.0  # how often faust's commit positions are checked (faust_compat, check 4)
 HOLD_TIMEOUT = 10.0  # how long an event waits for the control plane it was stamped with
 OUTPUTS_MARGIN = timedelta(seconds=15)  # > faust commit interval (2.8 s) and a commit round trip
 
@@ -79,6 +81,7 @@ class Processor:
         self.retention = timedelta(hours=settings.custom_events_retention_hours)
         self.commits = CommitWatch()
         self._takeover_ends: dict[Any, tuple[int, int]] = {}  # see _maybe_redelivered
+        self.commit_watchdog = CommitWatchdog()
         self.app = self._build_app()
         self.app.sensors.add(self.commits)
 
@@ -142,8 +145,23 @@ class Processor:
             app.agent(self.member_commands, name="claims", concurrency=1)(self._claims)
             app.timer(interval=s.parking_sweep_seconds, on_leader=True)(self._tick)
         app.task(self._start_mirrors)
+        app.timer(interval=COMMIT_CHECK_SECONDS)(self._watch_commits)
         metrics.install_pages(app, ready=lambda: self.control.mirror.caught_up and self.members.mirror.caught_up)
         return app
+
+    async def _watch_commits(self) -> None:
+        """A partition whose commit faust can no longer move gets re-read after a rebalance (faust_compat 4)."""
+        stuck = self.commit_watchdog.stuck(commit_heads(self.app.consumer), time.monotonic())
+        if stuck:
+            log.warning(
+                "commit stuck for %.0f s on %s: asking for a rebalance to re-read from the committed offsets",
+                self.commit_watchdog.patience,
+                ", ".join(f"{tp.topic}/{tp.partition}" for tp in stuck),
+            )
+            for tp in stuck:
+                metrics.COMMIT_STALLS.labels(tp.topic).inc()
+            self.commit_watchdog = CommitWatchdog()
+            await request_rejoin(self.app.consumer)
 
     async def _start_mirrors(self) -> None:
         # faust's start-up spinner leaves the root logger at DEBUG with a DEBUG handler attached: every

@@ -26,6 +26,12 @@ EVENT_AGE = Histogram(
     registry=REGISTRY,
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+COMMIT_STALLS = Counter(
+    "loyalty_processor_commit_stalls_total",
+    "Partitions whose commit faust could no longer move; each made the worker ask for a rebalance",
+    ["topic"],
+    registry=REGISTRY,
+)
 LAG = Gauge("loyalty_consumer_lag", "Records not yet consumed", ["topic", "partition"], registry=REGISTRY)
 
 
