@@ -48,9 +48,12 @@ smallest change we found.
    faust commits up to the first run of consecutive acknowledged offsets, and not at all while the oldest
    acknowledged offset is more than one past the committed one (``Consumer._new_offset``). When records just
    above the committed offset are never acknowledged, that partition's commit stays where it is for the
-   rest of the worker's life, and those records are processed only by whoever reads the partition next. Our
-   reading of the logs (not proven): a batch fetched before a rebalance's seek and handled after it moves
-   faust's read offset past the records the seek re-reads, which faust then drops ("DROPPED MESSAGE ROFF").
+   rest of the worker's life, and those records are processed only by whoever reads the partition next. How
+   the records go missing is not proven; two paths in faust's source fit (both seeds that showed it had a
+   broker restart): ``_new_offset`` removes the acknowledged offsets it is about to commit before the commit
+   runs, so a commit that raises (``producer.flush()`` with the broker away) or is cancelled loses them; and
+   a batch fetched before a rebalance's seek but handled after it moves faust's read offset past the records
+   the seek re-reads, which faust then drops ("DROPPED MESSAGE ROFF").
    The crash campaign left two of ten seeds so (the repartition topic committed 400 of 2,000 records; every
    record had been processed, so the counts were right, but a restart would re-read all of them). The
    processor checks every few seconds; a partition stuck like this for 30 s makes the worker ask for a
