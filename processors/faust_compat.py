@@ -48,16 +48,17 @@ smallest change we found.
    faust commits up to the first run of consecutive acknowledged offsets, and not at all while the oldest
    acknowledged offset is more than one past the committed one (``Consumer._new_offset``). When records just
    above the committed offset are never acknowledged, that partition's commit stays where it is for the
-   rest of the worker's life, and those records are processed only by whoever reads the partition next. How
-   the records go missing is not proven; two paths in faust's source fit (both seeds that showed it had a
-   broker restart): ``_new_offset`` removes the acknowledged offsets it is about to commit before the commit
-   runs, so a commit that raises (``producer.flush()`` with the broker away) or is cancelled loses them; and
-   a batch fetched before a rebalance's seek but handled after it moves faust's read offset past the records
-   the seek re-reads, which faust then drops ("DROPPED MESSAGE ROFF").
-   The crash campaign left two of ten seeds so (the repartition topic committed 400 of 2,000 records; every
-   record had been processed, so the counts were right, but a restart would re-read all of them). The
-   processor checks every few seconds; a partition stuck like this for 30 s makes the worker ask for a
-   rebalance, after which faust seeks to the committed offset and re-reads (evaluate counts each event once).
+   rest of the worker's life, and those records are processed only by whoever reads the partition next. Two
+   paths in faust's source lead there: ``_new_offset`` removes the acknowledged offsets it is about to
+   commit before the commit runs, so a commit that raises (``producer.flush()`` with the broker away) or is
+   cancelled loses them; and a batch fetched before a rebalance's seek but handled after it moves faust's
+   read offset past the records the seek re-reads, which faust then drops ("DROPPED MESSAGE ROFF").
+   The campaign's stuck commits (two seeds of one run: the repartition topic committed 400 of 2,000 records,
+   all processed) led here, but the next run showed one again with this check in place and silent, so they
+   have another cause (open, docs/reliability.md); this check covers the path above, which faust's source
+   shows can happen. The processor checks every 5 s; a partition stuck like this for 30 s makes the worker
+   ask for a rebalance, after which faust seeks to the committed offset and re-reads (evaluate counts each
+   event once).
 
 Why this is safe: ``perform_seek()`` runs only at the end of recovery after a rebalance and when a batch was
 thrown away during one; fix 1 rewinds a partition with no committed offset where faust rewinds a committed one
