@@ -214,6 +214,11 @@ class Processor:
         key = join_key(store, customer_id)
         return await self.member_events.send(key=key, value=self.serde.encode("CustomEvent", record))
 
+    async def _forward_parked(self, known: list[tuple[Parked, str]]) -> None:
+        """Parked events whose member is known (entry, customerId): forward each, then unpark them."""
+        sent = [await self._forward(e.record["storeCode"], customer_id, e.record) for e, customer_id in known]
+        await self._unpark([e for e, _ in known], sent)
+
     async def _unpark(self, entries: list[Parked], sent: list[Any]) -> None:
         """Parked entries leave the table only after what replaces them is on the broker: a kill -9 in
         between re-delivers the signal, which finds them still parked and sends them again (evaluate
@@ -327,9 +332,7 @@ class Processor:
             return self.members.index.resolve(store.code, record["customerData"], store.identifier_order).customer_id
 
         known, rest = split_known(entries, member_of)
-        if known:
-            sent = [await self._forward(e.record["storeCode"], customer_id, e.record) for e, customer_id in known]
-            await self._unpark([e for e, _ in known], sent)
+        await self._forward_parked(known)
         return rest
 
     async def _on_signal(self, msg: Any, signal: dict[str, Any]) -> None:
@@ -347,7 +350,7 @@ class Processor:
                 identifiers_of(member, MEMBER_IDENTIFIERS),
                 redelivered=self._maybe_redelivered(msg),
             )
-            await self._unpark(parked, [await self._forward(store, customer_id, e.record) for e in parked])
+            await self._forward_parked([(e, customer_id) for e in parked])
         elif kind == "member_deleted":
             gone = self.parking.claim(
                 msg.partition,
