@@ -10,15 +10,8 @@ import httpx
 
 from loyalty_stream.procs import wait_until
 from tests.support.flows import AUTH, getting_started, login_event, post
+from tests.support.metrics import metric
 from tests.support.topics import produce
-
-
-def _metric(text: str, name: str, **labels: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name) and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 def test_health_ready_and_metrics_move(stack, receiver) -> None:
@@ -41,19 +34,19 @@ def test_health_ready_and_metrics_move(stack, receiver) -> None:
         assert httpx.get(f"{processor}/ready", timeout=5).status_code == 200
 
         api_metrics = client.get("/metrics").text
-        assert _metric(api_metrics, "loyalty_api_events_accepted_total", store="DEFAULT") >= 1
+        assert metric(api_metrics, "loyalty_api_events_accepted_total", store="DEFAULT") >= 1
         assert (
-            _metric(api_metrics, "loyalty_api_requests_total", route="/api/{storeCode}/customEvent", status="200") >= 2
+            metric(api_metrics, "loyalty_api_requests_total", route="/api/{storeCode}/customEvent", status="200") >= 2
         )
-        assert _metric(api_metrics, "loyalty_api_requests_total", route="unmatched") == 0
+        assert metric(api_metrics, "loyalty_api_requests_total", route="unmatched") == 0
 
     def processor_counted() -> bool:
         text = httpx.get(f"{processor}/metrics", timeout=5).text
-        return _metric(text, "loyalty_event_outcomes_total", status="counted") >= 1 and "loyalty_consumer_lag" in text
+        return metric(text, "loyalty_event_outcomes_total", status="counted") >= 1 and "loyalty_consumer_lag" in text
 
     wait_until(processor_counted, timeout=30, what="processor metrics")
     sender_text = httpx.get(f"{sender}/metrics", timeout=5).text
-    assert _metric(sender_text, "loyalty_webhook_deliveries_total") >= 1
+    assert metric(sender_text, "loyalty_webhook_deliveries_total") >= 1
 
     # a malformed record shows up in the DLQ tail and the dead-letter counter
     produce(settings, settings.topic_prefix + "custom-events", b"\x07not a record", key=b"ops-bad")
@@ -68,7 +61,7 @@ def test_health_ready_and_metrics_move(stack, receiver) -> None:
     assert "unknown_framing" in tail.stdout and "key=ops-bad" in tail.stdout
     wait_until(
         lambda: (
-            _metric(
+            metric(
                 httpx.get(f"{processor}/metrics", timeout=5).text,
                 "loyalty_dead_letters_total",
                 reason="unknown_framing",

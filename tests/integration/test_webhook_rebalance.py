@@ -15,13 +15,13 @@ from loyalty_stream.procs import wait_until
 from loyalty_stream.topics import build_topics
 from tests.conftest import settings_for
 from tests.integration.test_webhook_helpers import message, produce, subscribe
+from tests.support.metrics import metric
 from tests.support.stack import Stack
 
 
 def _uncommitted(sender_port: int) -> float:
     text = httpx.get(f"http://127.0.0.1:{sender_port}/metrics", timeout=5).text
-    lines = [line for line in text.splitlines() if line.startswith("loyalty_webhook_uncommitted_messages ")]
-    return float(lines[0].split()[1]) if lines else 0.0
+    return metric(text, "loyalty_webhook_uncommitted_messages")
 
 
 def test_a_waiting_retry_is_delivered_after_the_group_rebalances(kafka, tmp_path, receiver) -> None:
