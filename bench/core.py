@@ -1,5 +1,6 @@
 """``python -m bench.core``: the pure domain core alone, in one process, no Kafka: the ceiling of what a worker
-can do per core with this engine (decode of the stored state, process_event, prune, encode of the state).
+can do per core with this engine (decode of the stored state, process_event, the outputs' data as JSON, encode
+of the state).
 
     python -m bench.core --events 50000 --members 5000            # events/s
     python -m bench.core --events 20000 --profile                  # plus cProfile's top functions
@@ -11,13 +12,13 @@ import argparse
 import cProfile
 import pstats
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import orjson
 
 from bench.workload import achievements, events, member_ids
-from loyalty_stream.domain import Event, MemberRef, MemberState, parse_achievement, process_event, prune
+from loyalty_stream.domain import Event, MemberRef, MemberState, parse_achievement, process_event
 from loyalty_stream.domain.events import parse_event_date
 
 
@@ -49,9 +50,10 @@ def run(count: int, members: int, seed: int) -> float:
         )
         member = MemberRef(customer_id=key, email=None, phone=None, loyalty_card_number=None, active=True)
         store = record["storeCode"]
-        result = process_event(state, event, catalog[store], member, store_code=store, tz=tz, now=now)
-        kept = prune(result.state, now=now, retention=timedelta(hours=168), outputs_retention=timedelta(seconds=15))
-        states[key] = orjson.dumps(kept.to_dict())
+        result = process_event(state, event, catalog[store], member, store_code=store, tz=tz, now=now, processed=False)
+        for output in result.outputs:  # what the processor sends: each output's data as JSON
+            orjson.dumps(output.data)
+        states[key] = orjson.dumps(result.state.to_dict())
     return count / (time.perf_counter() - started)
 
 

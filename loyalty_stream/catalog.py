@@ -34,6 +34,7 @@ class AchievementCatalog:
         self._version = -1
         self._parsed: dict[tuple[str, str], tuple[tuple[int, str], Achievement | None]] = {}
         self._by_store: dict[str, list[Achievement]] = {}
+        self._by_type: dict[tuple[str, str], list[Achievement]] = {}
 
     def _refresh(self) -> None:
         if self._version == self._control.version:
@@ -48,11 +49,21 @@ class AchievementCatalog:
             parsed[key] = (marker, achievement)
             if achievement is not None:
                 by_store.setdefault(key[0], []).append(achievement)
-        self._parsed, self._by_store = parsed, by_store
+        self._parsed, self._by_store, self._by_type = parsed, by_store, {}
 
     def for_store(self, store: str) -> list[Achievement]:
         self._refresh()
         return self._by_store.get(store, [])
+
+    def listening(self, store: str, event_type: str) -> list[Achievement]:
+        """The store's achievements with a rule listening to ``event_type`` (indexed: looked up per event)."""
+        self._refresh()
+        found = self._by_type.get((store, event_type))
+        if found is None:
+            found = self._by_type[(store, event_type)] = [
+                a for a in self._by_store.get(store, []) if event_type in a.event_types
+            ]
+        return found
 
     def get(self, store: str, achievement_id: str) -> Achievement | None:
         self._refresh()

@@ -134,7 +134,10 @@ class Settings(BaseSettings):
     topic_prefix: str = Field("loyalty.", description="Prefix of every topic name")
     topic_partitions: int = Field(12, description="Partitions of event topics (fixed once created)")
     topic_replication_factor: int = Field(1, description="Replication factor of created topics")
-    custom_events_retention_hours: int = Field(168, description="Input topic retention (dedup window)")
+    custom_events_retention_hours: int = Field(168, description="Input topic retention")
+    dedup_window_days: int = Field(
+        30, ge=1, description="How long a repeated customEventId is recognised and counted once (days)"
+    )
     schema_registry_url: str = Field("", description="Confluent-compatible registry; empty = single-object Avro")
 
     # Stores and auth
@@ -168,6 +171,12 @@ class Settings(BaseSettings):
         0, ge=0, description="Standby table copies (0: faust 0.15 standbys can miss records; see docs/reliability.md)"
     )
     processor_store: str = Field("rocksdb://", description="faust table store: rocksdb:// or memory://")
+    processor_batch_max_events: int = Field(
+        2000, ge=1, description="Records a processor agent takes per batch (one state write per member per batch)"
+    )
+    processor_batch_seconds: float = Field(
+        0.005, gt=0, description="How long a processor agent waits for a batch to fill before it processes it"
+    )
     processor_emit_outputs: bool = Field(True, description="Send progress records and webhooks (replays: off)")
     processor_claims: bool = Field(True, description="Run the member-claims agent (replays: off)")
     parking_max_per_store: int = Field(10000, ge=1, description="Events of unknown members kept per store")

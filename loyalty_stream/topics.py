@@ -94,8 +94,8 @@ class Topics:
 # down the tiers until it is due (webhook_sender/schedule.py, docs/webhooks.md).
 WEBHOOK_RETRY_DELAYS = ("1s", "5s", "30s", "2m", "10m", "1h")
 
-TABLES = ("progress", "parked")
-"""The processor's Faust tables; their changelogs are created with the other topics."""
+TABLES = ("progress", "parked", "applied")
+"""The processor's Faust tables; their changelogs are created with the other topics (processors/tables.py)."""
 
 
 def build_topics(settings: Settings) -> Topics:
@@ -151,6 +151,8 @@ def build_topics(settings: Settings) -> Topics:
                 f"{app}-{table}-changelog",
                 n,
                 compact=True,
+                # The applied markers are kept for the dedup window: past it the changelog forgets them.
+                retention_ms=settings.dedup_window_days * DAY_MS if table == "applied" else None,
                 internal=True,
                 purpose=f"Internal: changelog of the processor's {table} table",
             )

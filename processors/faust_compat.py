@@ -1,7 +1,8 @@
-"""Workarounds for faust-streaming 0.15.3 (aiokafka 0.14.0, mode-streaming 0.7.1): records lost or idle after rebalance.
+"""Workarounds for faust-streaming 0.15.3 (aiokafka 0.14.0, mode-streaming 0.7.1): records lost or idle after
+rebalance, and faust's own cost per record.
 
-Import this module before the faust app starts; ``install()`` runs on import and is idempotent. The faults
-below show after a rebalance, e.g. when a worker is killed and another takes its partitions over; all were
+Import this module before the faust app starts; ``install()`` runs on import and is idempotent. Fixes 1-3 are
+faults that show after a rebalance, e.g. when a worker is killed and another takes its partitions over; all were
 seen in ``tests/integration/test_faust_platform.py`` or the crash campaign and are fixed here, each by the
 smallest change we found.
 
@@ -60,6 +61,27 @@ smallest change we found.
    ask for a rebalance, after which faust seeks to the committed offset and re-reads (evaluate counts each
    event once).
 
+5. Four tasks and an ``asyncio.wait`` per record (``Consumer._drain_messages``), a performance fix
+   faust hands every fetched record to the conductor inside ``Service.wait_first(callback(message),
+   suspend_flow.wait())``: four ``ensure_future`` tasks (the callback, the suspend event, the service's stopped
+   and crashed events) and an ``asyncio.wait`` per record, so that a callback blocked on a full stream buffer
+   is abandoned when a rebalance suspends the flow. That bookkeeping was the largest part of faust's own cost
+   per record (a bare agent: ~13,500 records/s on the development machine, docs/benchmarks.md). Fix: one
+   ``wait_first`` per fetched batch around a coroutine that delivers the batch's records one after another,
+   checking before each record what faust's ``getmany`` checks (the flow still active, the same consumer
+   generation) and keeping faust's read-offset, gap and ``broker_commit_every`` bookkeeping per record; a
+   suspend cancels the delivery at the record it blocks on, whose read offset is then left unset (faust set
+   it although the record was never delivered; the seek after the rebalance reads it again either way).
+   Records are delivered in the same order, one at a time, to the same callback.
+   ``tests/integration/test_faust_platform.py::test_batched_delivery_creates_no_task_per_record`` counts the
+   tasks created while a bare agent drains a topic (the patched loop makes ~0 per record, faust's ~4).
+   Written up for upstream in docs/faust-upstream.md.
+
+Helpers that reach into faust, kept here so no other module does: ``LocalStore`` (a table's local RocksDB
+store, read and written per partition, with faust's persisted changelog offsets; ``processors/tables.py``
+writes the changelog itself), ``withhold`` (events of a batch that did not finish must never be committed)
+and ``check_versions`` (the processor refuses to start on other faust, aiokafka or mode versions).
+
 Why this is safe: ``perform_seek()`` runs only at the end of recovery after a rebalance and when a batch was
 thrown away during one; fix 1 rewinds a partition with no committed offset where faust rewinds a committed one
 to its commit, so at worst it re-reads, at least once, records no one ever committed, as a fresh assignment
@@ -76,7 +98,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from typing import Any
@@ -86,8 +108,11 @@ from aiokafka.consumer.fetcher import OffsetResetStrategy
 from aiokafka.consumer.group_coordinator import GroupCoordinator
 from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
+from faust.transport.consumer import CONSUMER_FETCHING, Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.types import TP
 from mode.utils.queues import FlowControlEvent
+from rocksdict import WriteBatch
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +121,20 @@ _ORIGINALS: dict[tuple[type, str], Callable[..., Any]] = {
     (AIOKafkaConsumerThread, "seek_to_committed"): AIOKafkaConsumerThread.seek_to_committed,
     (FlowControlEvent, "resume"): FlowControlEvent.resume,
     (GroupCoordinator, "_perform_assignment"): GroupCoordinator._perform_assignment,
+    (Consumer, "_drain_messages"): Consumer._drain_messages,
 }
+
+
+class UnsupportedVersions(RuntimeError):
+    """faust-streaming, aiokafka or mode-streaming at other versions than the patches were checked against."""
+
+
+def check_versions() -> None:
+    """Refuse to run on versions the patches were not checked against (one line, for the start-up error)."""
+    installed = {name: version(name) for name in TESTED_WITH}
+    if installed != TESTED_WITH:
+        wrong = ", ".join(f"{n} {installed[n]} (needs {v})" for n, v in TESTED_WITH.items() if installed[n] != v)
+        raise UnsupportedVersions(f"processors/faust_compat.py was checked with other versions: {wrong}")
 
 
 # -- fix 1 ----------------------------------------------------------------------------------------------------
@@ -219,10 +257,148 @@ async def request_rejoin(consumer: Any) -> None:
     await consumer._thread.call_thread(rejoin, consumer._thread._ensure_consumer())
 
 
+# -- fix 5 ----------------------------------------------------------------------------------------------------
+async def drain_messages(self: Consumer, fetcher: Any) -> None:
+    """faust's fetch loop, with one ``wait_first`` per fetched batch instead of one per record."""
+    callback = self.callback
+    consumer_should_stop = self._stopped.is_set
+    fetcher_should_stop = fetcher._stopped.is_set
+    get_read_offset = self._read_offset.__getitem__
+    set_read_offset = self._read_offset.__setitem__
+    set_flag, unset_flag = self.diag.set_flag, self.diag.unset_flag
+    commit_every = self._commit_every
+    acks_enabled_for = self.app.topics.acks_enabled_for
+    app = self.app
+
+    async def deliver(batch: list[tuple[Any, Any]], generation: int) -> None:
+        since_yield = 0
+        for tp, message in batch:
+            # What faust's getmany checks before yielding each record.
+            if not self.flow_active or app.consumer_generation_id != generation:
+                return
+            since_yield += 1
+            if since_yield > 100:  # as faust does: let other tasks run during a long batch
+                await asyncio.sleep(0)
+                since_yield = 0
+            offset = message.offset
+            r_offset = get_read_offset(tp)
+            if r_offset is None or offset >= r_offset:
+                gap = offset - (r_offset or 0)
+                if gap > 1 and r_offset and acks_enabled_for(message.topic):
+                    await self._add_gap(tp, r_offset + 1, offset)
+                if commit_every is not None and self._n_acked >= commit_every:
+                    self._n_acked = 0
+                    await self.commit()
+                await callback(message)
+                set_read_offset(tp, offset)
+            else:
+                self.log.dev("DROPPED MESSAGE ROFF %r: k=%r v=%r", offset, message.key, message.value)
+
+    try:
+        while not (consumer_should_stop() or fetcher_should_stop()):
+            set_flag(CONSUMER_FETCHING)
+            records = self.getmany(timeout=1.0)
+            await self.sleep(0)
+            if not self.should_stop:
+                # getmany yields a fetched batch without awaiting in between: collecting it is what faust's own
+                # loop sees record by record, and the generation it started with is still the current one.
+                batch = [item async for item in records]
+                if batch:
+                    await self.wait_first(deliver(batch, app.consumer_generation_id), self.suspend_flow.wait())
+                unset_flag(CONSUMER_FETCHING)
+    except self.consumer_stopped_errors:
+        if self.transport.app.should_stop:
+            self.log.info("Broker stopped consumer, shutting down...")
+            return
+        raise
+    except asyncio.CancelledError:
+        if self.transport.app.should_stop:
+            self.log.info("Consumer shutting down for user cancel.")
+            return
+        raise
+    except Exception as exc:
+        self.log.exception("Drain messages raised: %r", exc)
+        raise
+    finally:
+        unset_flag(CONSUMER_FETCHING)
+
+
+# -- helpers: a table's local store, withheld acknowledgements -----------------------------------------------
+class LocalStore:
+    """A faust table's local store, per partition, without faust's changelog writes (the caller produces the
+    changelog records itself and writes here only once the broker has them: processors/tables.py)."""
+
+    _OFFSET_KEY = b"__faust\0offset__"  # faust's rocksdb store keeps its persisted changelog offset under it
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+        self.changelog_topic: str = table.changelog_topic.get_topic_name()
+
+    def _db(self, partition: int) -> Any:
+        store = self._table.data
+        return store._db_for_partition(partition) if hasattr(store, "_db_for_partition") else store.data
+
+    def get(self, partition: int, key: bytes) -> bytes | None:
+        value: bytes | None = self._db(partition).get(key)
+        return value
+
+    def write(
+        self, partition: int, writes: Iterable[tuple[bytes, bytes | None]], *, persisted_offset: int | None = None
+    ) -> None:
+        """Puts (value None: deletes) and the changelog offset they were read back from, in one RocksDB write."""
+        db = self._db(partition)
+        if isinstance(db, dict):  # memory:// store
+            for key, value in writes:
+                if value is None:
+                    db.pop(key, None)
+                else:
+                    db[key] = value
+            return
+        batch = WriteBatch(raw_mode=True)
+        for key, value in writes:
+            if value is None:
+                batch.delete(key)
+            else:
+                batch.put(key, value)
+        if persisted_offset is not None:
+            batch.put(self._OFFSET_KEY, str(persisted_offset).encode())  # as faust's set_persisted_offset does
+        db.write(batch)
+
+    def items_with_prefix(self, partition: int, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        db = self._db(partition)
+        if isinstance(db, dict):
+            items: Iterable[tuple[bytes, bytes]] = [(k, v) for k, v in db.items() if k.startswith(prefix)]
+        else:
+            items = db.items(from_key=prefix)
+        for key, value in items:
+            if not key.startswith(prefix):
+                return  # rocksdb iterates in key order: past the prefix, nothing more matches
+            if key != self._OFFSET_KEY:
+                yield key, value
+
+    def persisted_offset(self, partition: int) -> int | None:
+        """Where faust's recovery resumes reading this partition's changelog after a restart."""
+        try:
+            offset: int | None = self._table.data.persisted_offset(TP(self.changelog_topic, partition))
+        except NotImplementedError:
+            return None
+        return offset
+
+
+def withhold(events: Sequence[Any]) -> None:
+    """Mark the events' messages as handled without acknowledging them to the consumer: faust then never
+    commits their offsets (the records are read again after a restart or rebalance). For a batch that did not
+    finish: ``Stream.take_events`` acknowledges a batch in a ``finally`` even when its processing raised or
+    was cancelled."""
+    for event in events:
+        event.message.acked = True
+
+
 _PATCHES: dict[tuple[type, str], Callable[..., Any]] = {
     (AIOKafkaConsumerThread, "seek_to_committed"): seek_to_committed,
     (FlowControlEvent, "resume"): resume,
     (GroupCoordinator, "_perform_assignment"): perform_assignment,
+    (Consumer, "_drain_messages"): drain_messages,
 }
 
 

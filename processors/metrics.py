@@ -15,10 +15,24 @@ OUTCOMES = Counter(
 )
 PROCESSING = Histogram(
     "loyalty_processing_seconds",
-    "Time to handle one record",
+    "Time to handle one batch of records, its records and table writes on the broker included",
     ["agent"],
     registry=REGISTRY,
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+BATCH_SIZE = Histogram(
+    "loyalty_processor_batch_records",
+    "Records an agent handled in one batch",
+    ["agent"],
+    registry=REGISTRY,
+    buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
+)
+DUPLICATES = Counter(
+    "loyalty_processor_duplicates_total",
+    "Events recognised as already applied: re-delivered (at or below the member's watermark) or a repeated "
+    "customEventId (processors/dedup.py)",
+    ["kind"],
+    registry=REGISTRY,
 )
 EVENT_AGE = Histogram(
     "loyalty_event_age_seconds",

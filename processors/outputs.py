@@ -9,8 +9,9 @@ import orjson
 from loyalty_stream.domain import WebhookOutput, message_id
 
 
-def webhook_record(output: WebhookOutput, *, subscriptions_offset: int = 0) -> dict[str, Any]:
-    """``subscriptions_offset``: how far the writer had read the subscriptions topic; the sender fans out only
+def webhook_record(output: WebhookOutput, data: str, *, subscriptions_offset: int = 0) -> dict[str, Any]:
+    """``data``: the output's data as JSON (made once for this and the progress record).
+    ``subscriptions_offset``: how far the writer had read the subscriptions topic; the sender fans out only
     once its own copy is that far, so a subscription made just before the event is not missed."""
     return {
         "subscriptionsOffset": subscriptions_offset,
@@ -18,12 +19,12 @@ def webhook_record(output: WebhookOutput, *, subscriptions_offset: int = 0) -> d
         "eventName": output.event_name,
         "storeCode": output.store_code,
         "createdAt": output.created_at,
-        "data": orjson.dumps(output.data).decode(),
+        "data": data,
         "customerId": output.customer_id,
     }
 
 
-def progress_record(output: WebhookOutput) -> dict[str, Any]:
+def progress_record(output: WebhookOutput, payload: str) -> dict[str, Any]:
     data = output.data
     achievement = data["achievement"]
     progress = achievement["memberProgress"]
@@ -52,7 +53,7 @@ def progress_record(output: WebhookOutput) -> dict[str, Any]:
             }
             for rule in progress.get("rules", [])
         ],
-        "payload": orjson.dumps(data).decode(),
+        "payload": payload,
     }
 
 

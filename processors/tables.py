@@ -1,66 +1,120 @@
-"""Faust tables behind the small interfaces the pure code uses."""
+"""The processor's faust tables, written the batch's way (processors/batch.py): a write is read back at once,
+reaches the changelog after the batch's outputs, and the local store after the changelog.
+
+Three tables, co-partitioned with the input and member-events topics:
+- ``progress``: a member's state, key ``storeCode:customerId``, value JSON ``{"p": progress, "w": [offset,
+  index]}``; ``w`` is the member-events position of the last event that changed it (processors/dedup.py).
+  The API reads ``p`` from this table's changelog (ingest_api/views.py).
+- ``applied``: one marker per applied customEventId (processors/dedup.py), kept for the dedup window.
+- ``parked``: events of members nobody has registered yet (processors/parking.py).
+"""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
 from loyalty_stream.domain import MemberState
+from processors.batch import Delivery, OutputProducer
+from processors.faust_compat import LocalStore
+
+Position = tuple[int, int]  # (member-events offset, index of the event in that record)
 
 
-def delete_key(table: Any, key: bytes) -> None:
-    """Delete unconditionally: the tombstone must reach the changelog even when a re-delivered deletion finds
-    the local store already without the key (faust sends the tombstone before touching the store)."""
-    with contextlib.suppress(KeyError):
-        del table[key]
-
-
-class TableKeyValue:
-    """``processors.parking.KeyValue`` over a faust table with bytes keys and values."""
+class ChangelogTable:
+    """A faust table's local store plus the writes of the batch in progress."""
 
     def __init__(self, table: Any) -> None:
-        self._table = table
+        self.local = LocalStore(table)
+        self.topic = self.local.changelog_topic
+        self.pending: dict[tuple[int, bytes], bytes | None] = {}
 
-    def get(self, key: str) -> bytes | None:
-        value: bytes | None = self._table.get(key.encode())
-        return value
+    def get(self, partition: int, key: bytes) -> bytes | None:
+        where = (partition, key)
+        if where in self.pending:
+            return self.pending[where]
+        return self.local.get(partition, key)
 
-    def set(self, key: str, value: bytes) -> None:
-        self._table[key.encode()] = value
+    def set(self, partition: int, key: bytes, value: bytes) -> None:
+        self.pending[(partition, key)] = value
 
-    def delete(self, key: str) -> None:
-        delete_key(self._table, key.encode())
+    def delete(self, partition: int, key: bytes) -> None:
+        """A tombstone, sent even when the key is not there (a re-delivered deletion must still reach the
+        changelog)."""
+        self.pending[(partition, key)] = None
 
-    def items_with_prefix(self, prefix: str) -> Iterator[tuple[str, bytes]]:
-        raw = prefix.encode()
-        return iter([(k.decode(), v) for k, v in list(self._table.items()) if k.startswith(raw) and v is not None])
+    def items_with_prefix(self, partition: int, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        found = dict(self.local.items_with_prefix(partition, prefix))
+        for (p, key), value in self.pending.items():
+            if p == partition and key.startswith(prefix):
+                if value is None:
+                    found.pop(key, None)
+                else:
+                    found[key] = value
+        return iter(list(found.items()))
+
+    # -- the batch's side (processors.batch.BatchTable) --
+    def produce_pending(self, producer: OutputProducer, delivery: Delivery) -> None:
+        for (partition, key), value in self.pending.items():
+            producer.produce(delivery, self.topic, value, key, partition)
+
+    def apply_pending(self, delivery: Delivery) -> None:
+        by_partition: dict[int, list[tuple[bytes, bytes | None]]] = {}
+        for (partition, key), value in self.pending.items():
+            by_partition.setdefault(partition, []).append((key, value))
+        for partition, writes in by_partition.items():
+            offset = delivery.last_offsets.get((self.topic, partition))
+            self.local.write(partition, writes, persisted_offset=offset)
+        self.pending.clear()
+
+    def discard_pending(self) -> None:
+        self.pending.clear()
 
 
 class MemberStates:
-    """A member's state (achievement progress + the applied-event log) as ONE table value keyed
-    ``storeCode:customerId``: one changelog record per change, so progress and the log of what it already
-    counts can never be persisted apart (two tables could: a crash between their writes lost or doubled an
-    event). The API reads the progress part from this table's changelog."""
+    """Members' progress and the position of the last event that changed it, one value per member."""
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: ChangelogTable) -> None:
         self.table = table
 
-    def load(self, key: bytes) -> tuple[MemberState, bytes | None]:
-        raw: bytes | None = self.table.get(key)
-        return MemberState.from_dict(orjson.loads(raw) if raw else {}), raw
+    def load(self, partition: int, key: bytes) -> tuple[MemberState, Position | None]:
+        raw = self.table.get(partition, key)
+        if not raw:
+            return MemberState.empty(), None
+        stored = orjson.loads(raw)
+        watermark = stored.get("w")
+        return MemberState.from_dict(stored), (watermark[0], watermark[1]) if watermark else None
 
-    def save(self, key: bytes, state: MemberState, old: bytes | None) -> None:
-        value = orjson.dumps(state.to_dict())
-        if value != old:
-            self.table[key] = value
+    def save(self, partition: int, key: bytes, state: MemberState, watermark: Position | None) -> None:
+        value: dict[str, Any] = state.to_dict()
+        if watermark is not None:
+            value["w"] = watermark
+        self.table.set(partition, key, orjson.dumps(value))
 
-    def rewrite(self, key: bytes, raw: bytes | None) -> None:
-        """Send the current value to the changelog again (see ``Processor._apply``)."""
-        if raw is not None:
-            self.table[key] = raw
+    def delete(self, partition: int, key: bytes) -> None:
+        self.table.delete(partition, key)
 
-    def delete(self, key: bytes) -> None:
-        delete_key(self.table, key)
+
+class ParkingKeyValue:
+    """``processors.parking.KeyValue`` over the parked table: its keys start with the input partition."""
+
+    def __init__(self, table: ChangelogTable) -> None:
+        self.table = table
+
+    @staticmethod
+    def _partition(key: str) -> int:
+        return int(key.partition("\x1f")[0])
+
+    def get(self, key: str) -> bytes | None:
+        return self.table.get(self._partition(key), key.encode())
+
+    def set(self, key: str, value: bytes) -> None:
+        self.table.set(self._partition(key), key.encode(), value)
+
+    def delete(self, key: str) -> None:
+        self.table.delete(self._partition(key), key.encode())
+
+    def items_with_prefix(self, prefix: str) -> Iterator[tuple[str, bytes]]:
+        return ((k.decode(), v) for k, v in self.table.items_with_prefix(self._partition(prefix), prefix.encode()))

@@ -26,6 +26,8 @@ import fastavro
 import orjson
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 
+from schemas._writer import Writer, compile_writer
+
 _DIR = Path(__file__).parent
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 CONFLUENT_MAGIC = b"\x00"
@@ -47,6 +49,7 @@ class Codec:
     schema: Any  # parsed fastavro schema
     header: bytes  # single-object header of the current schema
     raw: str  # the schema JSON, for registries
+    writer: Writer | None = None  # compiled encoder (schemas/_writer.py); None: fastavro encodes
 
 
 def single_object_header(parsed_schema: Any) -> bytes:
@@ -68,7 +71,8 @@ def _codecs() -> tuple[dict[str, Codec], dict[bytes, tuple[str, Any]]]:
     for path in sorted(_DIR.glob("*.avsc")):
         schema, header = _parse(path)
         name = schema["name"].rsplit(".", 1)[-1]
-        codecs[name] = Codec(name, schema, header, path.read_text())
+        raw = path.read_text()
+        codecs[name] = Codec(name, schema, header, raw, compile_writer(json.loads(raw)))
         writers[header] = (name, schema)
     for path in sorted((_DIR / "released").glob("*.avsc")):
         schema, header = _parse(path)
@@ -120,11 +124,15 @@ class Serde:
 
     def encode(self, name: str, record: dict[str, Any]) -> bytes:
         codec = self._codecs[name]
+        header = CONFLUENT_MAGIC + struct.pack(">I", self._schema_id(codec)) if self._registry_url else codec.header
+        if codec.writer is not None:
+            return header + codec.writer(record)
+        return self.encode_with_fastavro(codec, record, header)
+
+    @staticmethod
+    def encode_with_fastavro(codec: Codec, record: dict[str, Any], header: bytes = b"") -> bytes:
         out = io.BytesIO()
-        if self._registry_url:
-            out.write(CONFLUENT_MAGIC + struct.pack(">I", self._schema_id(codec)))
-        else:
-            out.write(codec.header)
+        out.write(header)
         fastavro.schemaless_writer(out, codec.schema, record)
         return out.getvalue()
 

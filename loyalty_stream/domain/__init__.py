@@ -3,8 +3,11 @@
 Plain Python: no Kafka, no asyncio, no web framework. The processor decodes an event, calls
 `process_event` with the member's `MemberState`, stores the returned state and sends the
 returned outputs; the API parses achievements with `parse_achievement` and renders views.
+
+The modules run as plain Python, or compiled by mypyc where `make install` could build them (_native.py).
 """
 
+from ._native import COMPILED  # first: it drops stale compiled modules before any is imported
 from .achievement import (
     Achievement,
     Aggregation,
@@ -35,13 +38,13 @@ from .member import (
     Outcome,
     ProcessResult,
     WebhookOutput,
-    prune,
 )
 from .parsing import parse_achievement
 from .views import achievement_view, achievement_webhook_data, member_achievements_view
 
 __all__ = [
     "ACHIEVEMENTS_PROCESSED",
+    "COMPILED",
     "NAMESPACE",
     "PROGRESS_CHANGED",
     "REASONS",
@@ -70,7 +73,6 @@ __all__ = [
     "parse_event_date",
     "process_event",
     "processed_message_id",
-    "prune",
     "rule_id",
     "rules_differ",
     "source_event_id",

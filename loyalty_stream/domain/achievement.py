@@ -16,7 +16,7 @@ from .calendar import (
     window_days,
 )
 from .conditions import Condition
-from .numbers import Number
+from .numbers import Number, to_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +104,10 @@ class Rule:
     limit: Limit | None  # frequency limit: first `value` arrivals per interval are admitted
     translations: Mapping[str, Any]
     webhook_translations: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    goal_json: int | float = field(init=False, repr=False, compare=False)  # periodGoal as webhooks show it
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "goal_json", to_json(self.complete_rule.period_goal))
 
     def listens_to(self, event_type: str) -> bool:
         # transaction triggers and referral rules are stored but never match a custom event.

@@ -1,12 +1,16 @@
-"""process_event: one custom event against a member's achievements, exactly once."""
+"""process_event: one custom event against a member's achievements.
+
+The core applies every event it is given; recognising one already applied is the processor's job
+(processors/dedup.py), done before the call.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from .achievement import Achievement, Rule
@@ -16,7 +20,6 @@ from .ids import message_id, processed_message_id
 from .member import (
     ACHIEVEMENTS_PROCESSED,
     PROGRESS_CHANGED,
-    Applied,
     MemberState,
     Outcome,
     ProcessResult,
@@ -25,17 +28,22 @@ from .member import (
 )
 from .numbers import Number, finite_number
 from .progress import AchievementProgress, RuleProgress
-from .streaks import rule_status
-from .webhooks import limit_reached, progress_changed_data
+from .streaks import RuleStatus, rule_status
+from .webhooks import Trigger, limit_reached, progress_changed_data
+
+_INACTIVE: Final = Outcome("no_effect", "member_inactive", {}, ())
+_NOBODY: Final = Outcome("no_effect", "no_achievement_listens", {}, ())
 
 
 @dataclass(frozen=True, slots=True)
 class _Step:
-    """What one event did to one achievement: a new progress, or why nothing changed."""
+    """What one event did to one achievement: a new progress (with each rule's status on the event's day,
+    which the webhook reports), or why nothing changed."""
 
     before: AchievementProgress
     after: AchievementProgress | None
     reason: str | None
+    statuses: tuple[RuleStatus, ...] = ()
 
 
 def _unique_key(value: Any) -> str:
@@ -45,12 +53,12 @@ def _unique_key(value: Any) -> str:
     return "\x00" + json.dumps(value, sort_keys=True, default=str)
 
 
-def _admit(rule: Rule, progress: RuleProgress, facts: Facts) -> RuleProgress | str:
+def _admit(rule: Rule, progress: RuleProgress, facts: Facts, day: date) -> RuleProgress | str:
     """The rule's progress with the event counted, or the reason it is not."""
-    if not all(c.holds(facts) for c in rule.conditions):
+    if rule.conditions and not all(c.holds(facts) for c in rule.conditions):
         return "conditions_not_met"
     period = rule.period
-    index = period.index(facts.event_date.date())
+    index = period.index(day)
     if progress.too_old(index, period.keep):
         return "too_old"
     amount: Number = 1
@@ -83,11 +91,17 @@ def _admit(rule: Rule, progress: RuleProgress, facts: Facts) -> RuleProgress | s
     return progress.add(index, amount, unique, period.keep, arrivals)
 
 
-def _complete(a: Achievement, progress: AchievementProgress, facts: Facts) -> AchievementProgress:
+def _statuses(a: Achievement, progress: AchievementProgress, day: date) -> tuple[RuleStatus, ...]:
+    return tuple(rule_status(r, p, day) for r, p in zip(a.rules, progress.rules, strict=True))
+
+
+def _complete(
+    a: Achievement, progress: AchievementProgress, facts: Facts, day: date
+) -> tuple[AchievementProgress, tuple[RuleStatus, ...]]:
     """Count a completion when every rule is complete now; then every rule starts over."""
-    day = facts.event_date.date()
-    if not all(rule_status(r, p, day).complete for r, p in zip(a.rules, progress.rules, strict=True)):
-        return progress
+    statuses = _statuses(a, progress, day)
+    if not all(s.complete for s in statuses):
+        return progress, statuses
     completions = progress.completions
     if a.limit is not None and a.limit.interval is not None:
         completions = completions.add(a.limit.key(facts.event_date), a.limit.span(a.horizon_days()))
@@ -95,12 +109,13 @@ def _complete(a: Achievement, progress: AchievementProgress, facts: Facts) -> Ac
         p.restart(r.period.index(day) if r.period.periodic else None)
         for r, p in zip(a.rules, progress.rules, strict=True)
     )
-    return AchievementProgress(
+    done = AchievementProgress(
         progress.rules_version, progress.completed_count + 1, rules, completions, progress.reset_pending
     )
+    return done, _statuses(a, done, day)
 
 
-def _step(a: Achievement, stored: AchievementProgress | None, facts: Facts, event_type: str) -> _Step:
+def _step(a: Achievement, stored: AchievementProgress | None, facts: Facts, event_type: str, day: date) -> _Step:
     before = (
         AchievementProgress.start(a.rules_version, len(a.rules))
         if stored is None
@@ -122,18 +137,24 @@ def _step(a: Achievement, stored: AchievementProgress | None, facts: Facts, even
     for i, rule in enumerate(a.rules):
         if not rule.listens_to(event_type):
             continue
-        admitted = _admit(rule, after.rules[i], facts)
+        admitted = _admit(rule, after.rules[i], facts, day)
         if isinstance(admitted, str):
             reason = reason or admitted
         else:
             after = after.with_rule(i, admitted)
     if after is before:
         return _Step(before, None, reason or "conditions_not_met")
-    return _Step(before, _complete(a, after, facts), None)
+    done, statuses = _complete(a, after, facts, day)
+    return _Step(before, done, None, statuses)
 
 
-def _utc(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat()
+def _previous(a: Achievement, step: _Step, day: date) -> tuple[RuleStatus, ...]:
+    """Each rule's status before the event; a rule the event did not touch has the status it has after."""
+    assert step.after is not None
+    return tuple(
+        now if was is is_ else rule_status(r, was, day)
+        for r, was, is_, now in zip(a.rules, step.before.rules, step.after.rules, step.statuses, strict=True)
+    )
 
 
 def process_event(
@@ -145,37 +166,37 @@ def process_event(
     store_code: str,
     tz: ZoneInfo,
     now: datetime,
+    processed: bool = True,
 ) -> ProcessResult:
-    """Apply one event to every achievement of the store that listens to its type.
-
-    A customEventId already in the state's log gets the first application's outcome and
-    outputs back (duplicate=True) and changes nothing.
-    """
-    seen = state.log.get(event.custom_event_id)
-    if seen is not None:
-        return ProcessResult(state, seen.outcome, seen.outputs, True)
-    listening = [a for a in achievements if a.store_code == store_code and a.listens_to(event.type)]
+    """Apply one event to every achievement of the store that listens to its type. ``processed=False`` leaves
+    out the AchievementsWereProcessed output (nobody subscribed to it receives it)."""
+    event_type = event.type
+    listening = [a for a in achievements if a.store_code == store_code and event_type in a.event_types]
     if not member.active:
-        outcome = Outcome("no_effect", "member_inactive", {}, ())
-        return _logged(state, state.progress, event, outcome, (), now)
+        return ProcessResult(state, _INACTIVE, ())
     if not listening:
-        outcome = Outcome("no_effect", "no_achievement_listens", {}, ())
-        return _logged(state, state.progress, event, outcome, (), now)
+        return ProcessResult(state, _NOBODY, ())
     local = event.event_date.astimezone(tz)
-    facts = Facts(event.type, local, event.body, tz)
+    day = local.date()
+    facts = Facts(event_type, local, event.body, tz)
+    trigger: Trigger | None = None
     changes: dict[str, AchievementProgress] = {}
     reasons: dict[str, str] = {}
     outputs: list[WebhookOutput] = []
-    created_at = _utc(now)
+    created_at = now.astimezone(UTC).isoformat()
+    progress = state.progress
     for a in listening:
-        step = _step(a, state.progress.get(a.achievement_id), facts, event.type)
+        step = _step(a, progress.get(a.achievement_id), facts, event_type, day)
         if step.after is None:
             reasons[a.achievement_id] = step.reason or "conditions_not_met"
             continue
+        trigger = trigger or Trigger.of(member, event, local)
         reset = step.before.reset_pending
-        after = step.after if not reset else _clear_reset(step.after)
+        after = step.after if not reset else step.after.without_reset()
         changes[a.achievement_id] = after
-        data = progress_changed_data(a, member, event, local, step.before, after, reset)
+        data = progress_changed_data(
+            a, trigger, local, step.before, after, reset, statuses=step.statuses, previous=_previous(a, step, day)
+        )
         outputs.append(
             WebhookOutput(
                 message_id(store_code, event.custom_event_id, a.achievement_id, member.customer_id, a.rules_version),
@@ -189,44 +210,36 @@ def process_event(
         )
     if not outputs:
         first = next(iter(reasons.values()))
-        return _logged(state, state.progress, event, Outcome("no_effect", first, reasons, ()), (), now)
-    versions = [(o.achievement_id or "", _version(listening, o.achievement_id)) for o in outputs]
-    outputs.append(
-        WebhookOutput(
-            processed_message_id(store_code, event.custom_event_id, member.customer_id, versions),
-            ACHIEVEMENTS_PROCESSED,
-            store_code,
-            member.customer_id,
-            created_at,
-            None,
-            [o.data for o in outputs],
-        )
-    )
+        return ProcessResult(state, Outcome("no_effect", first, reasons, ()), ())
     changed = tuple(o.achievement_id for o in outputs if o.achievement_id is not None)
-    outcome = Outcome("counted", None, reasons, changed)
-    progress = (
-        state.progress.updated(changes) if isinstance(state.progress, ProgressMap) else {**state.progress, **changes}
+    if processed:
+        outputs.append(_processed(store_code, event, member, created_at, listening, outputs))
+    new_progress: Mapping[str, AchievementProgress] = (
+        progress.updated(changes) if isinstance(progress, ProgressMap) else {**progress, **changes}
     )
-    return _logged(state, progress, event, outcome, tuple(outputs), now)
+    return ProcessResult(MemberState(new_progress), Outcome("counted", None, reasons, changed), tuple(outputs))
 
 
-def _clear_reset(progress: AchievementProgress) -> AchievementProgress:
-    return AchievementProgress(
-        progress.rules_version, progress.completed_count, progress.rules, progress.completions, False
+def _processed(
+    store_code: str,
+    event: Event,
+    member: MemberRef,
+    created_at: str,
+    listening: Sequence[Achievement],
+    changed: Sequence[WebhookOutput],
+) -> WebhookOutput:
+    """AchievementsWereProcessed: the progress payloads of every achievement one event changed."""
+    versions = [(o.achievement_id or "", _version(listening, o.achievement_id)) for o in changed]
+    return WebhookOutput(
+        processed_message_id(store_code, event.custom_event_id, member.customer_id, versions),
+        ACHIEVEMENTS_PROCESSED,
+        store_code,
+        member.customer_id,
+        created_at,
+        None,
+        [o.data for o in changed],
     )
 
 
 def _version(achievements: Sequence[Achievement], achievement_id: str | None) -> int:
     return next(a.rules_version for a in achievements if a.achievement_id == achievement_id)
-
-
-def _logged(
-    state: MemberState,
-    progress: Mapping[str, AchievementProgress],
-    event: Event,
-    outcome: Outcome,
-    outputs: tuple[WebhookOutput, ...],
-    now: datetime,
-) -> ProcessResult:
-    applied = state.log.with_entry(event.custom_event_id, Applied(now.timestamp(), outcome, outputs))
-    return ProcessResult(MemberState(progress, applied), outcome, outputs, False)

@@ -1,14 +1,16 @@
-"""A member's state (progress on every achievement + the log of applied events) and what
-processing one event yields."""
+"""A member's state (progress on every achievement) and what processing one event yields.
+
+Which events a member already counts is not kept here: the processor recognises re-deliveries and
+repeated customEventIds before it calls the core (processors/dedup.py), so the state a member carries
+does not grow with its history.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 
-from .applied import Applied, AppliedLog
 from .outcomes import ACHIEVEMENTS_PROCESSED, PROGRESS_CHANGED, REASONS, Outcome, WebhookOutput
 from .progress import AchievementProgress
 
@@ -16,14 +18,11 @@ __all__ = [
     "ACHIEVEMENTS_PROCESSED",
     "PROGRESS_CHANGED",
     "REASONS",
-    "Applied",
-    "AppliedLog",
     "MemberState",
     "Outcome",
     "ProcessResult",
     "ProgressMap",
     "WebhookOutput",
-    "prune",
 ]
 
 
@@ -46,6 +45,16 @@ class ProgressMap(Mapping[str, AchievementProgress]):
             found = self._parsed[key] = AchievementProgress.from_dict(self._raw[key])
         return found
 
+    def get(self, key: str, default: Any = None) -> Any:  # Mapping.get goes through KeyError: hot path
+        found = self._changed.get(key) or self._parsed.get(key)
+        if found is not None:
+            return found
+        raw = self._raw.get(key)
+        if raw is None:
+            return default
+        found = self._parsed[key] = AchievementProgress.from_dict(raw)
+        return found
+
     def __iter__(self) -> Iterator[str]:
         yield from self._raw
         yield from self._changed
@@ -54,8 +63,13 @@ class ProgressMap(Mapping[str, AchievementProgress]):
         return len(self._raw) + len(self._changed)
 
     def updated(self, changes: Mapping[str, AchievementProgress]) -> ProgressMap:
-        kept = {k: v for k, v in self._changed.items() if k not in changes}
-        return ProgressMap(self._raw, {**kept, **changes})
+        out = ProgressMap.__new__(ProgressMap)
+        out._raw = self._raw if not changes.keys() & self._raw.keys() else {
+            k: v for k, v in self._raw.items() if k not in changes
+        }
+        out._changed = {**self._changed, **changes}
+        out._parsed = self._parsed
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {**self._raw, **{k: v.to_dict() for k, v in self._changed.items()}}
@@ -64,34 +78,25 @@ class ProgressMap(Mapping[str, AchievementProgress]):
 @dataclass(frozen=True, slots=True)
 class MemberState:
     progress: Mapping[str, AchievementProgress] = field(default_factory=ProgressMap)  # by achievementId
-    applied: Mapping[str, Applied] = field(default_factory=AppliedLog)  # by customEventId
 
     def __post_init__(self) -> None:
         if not isinstance(self.progress, ProgressMap):
             object.__setattr__(self, "progress", ProgressMap(changed=self.progress))
-        if not isinstance(self.applied, AppliedLog):
-            object.__setattr__(self, "applied", AppliedLog(self.applied))
 
     @classmethod
     def empty(cls) -> MemberState:
         return cls()
 
-    @property
-    def log(self) -> AppliedLog:
-        return AppliedLog.of(self.applied)
-
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible, compact; it shares unchanged parts with the dict it was read from,
         so treat it as read-only."""
         progress = self.progress if isinstance(self.progress, ProgressMap) else ProgressMap(changed=self.progress)
-        return {"p": progress.to_dict(), "a": self.log.to_dict()}
+        return {"p": progress.to_dict()}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> MemberState:
-        return cls(
-            ProgressMap(d.get("p", {})),
-            AppliedLog.from_dict(d.get("a", {})),
-        )
+        """Reads what ``to_dict`` wrote; other keys (the applied log of earlier versions) are ignored."""
+        return cls(ProgressMap(d.get("p", {})))
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,19 +104,3 @@ class ProcessResult:
     state: MemberState
     outcome: Outcome
     outputs: tuple[WebhookOutput, ...]
-    duplicate: bool
-
-
-def prune(
-    state: MemberState, *, now: datetime, retention: timedelta, outputs_retention: timedelta | None = None
-) -> MemberState:
-    """Forget applied-log entries first applied longer than `retention` before `now`.
-
-    With `outputs_retention` (shorter than `retention`), older entries keep their outcome but drop
-    their outputs: a re-delivery that late still counts once and answers the same outcome, but
-    sends nothing again. Outputs are what make the log big, and re-deliveries after a crash come
-    within the commit interval, so a window of minutes keeps the state small on the hot path.
-    """
-    trim_before = None if outputs_retention is None else (now - outputs_retention).timestamp()
-    log = state.log.pruned((now - retention).timestamp(), trim_before)
-    return state if log is state.log else MemberState(state.progress, log)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from .numbers import Number, dump, load, normalise
@@ -108,9 +108,14 @@ class AchievementProgress:
         )
 
     def with_rule(self, index: int, rule: RuleProgress) -> AchievementProgress:
-        rules = list(self.rules)
-        rules[index] = rule
-        return replace(self, rules=tuple(rules))
+        rules = (*self.rules[:index], rule, *self.rules[index + 1 :])
+        return AchievementProgress(
+            self.rules_version, self.completed_count, rules, self.completions, self.reset_pending
+        )
+
+    def without_reset(self) -> AchievementProgress:
+        """The same progress, its pending reset reported."""
+        return AchievementProgress(self.rules_version, self.completed_count, self.rules, self.completions, False)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"v": self.rules_version, "r": [r.to_dict() for r in self.rules]}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -10,7 +11,7 @@ from .achievement import Achievement, Rule
 from .events import Event, MemberRef
 from .numbers import to_json
 from .progress import AchievementProgress, RuleProgress
-from .streaks import rule_status
+from .streaks import RuleStatus, rule_status
 
 _LOCALES = ("en", "pl")  # the webhook Translations schema allows only these, name required
 
@@ -26,18 +27,37 @@ def webhook_translations(names: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def rule_progress(rule: Rule, progress: RuleProgress, at: date) -> dict[str, Any]:
-    """One item of memberProgress.rules, as of store-local day `at`."""
-    status = rule_status(rule, progress, at)
+def rule_item(rule: Rule, status: RuleStatus) -> dict[str, Any]:
+    """One item of memberProgress.rules for a rule's status."""
     return {
         "achievementRuleId": rule.rule_id,
-        "periodGoal": to_json(rule.complete_rule.period_goal),
+        "periodGoal": rule.goal_json,
         "currentPeriodValue": to_json(status.current_value),
         "periodType": rule.period.type,
         "consecutivePeriods": rule.period.streak,
         "completedConsecutivePeriods": status.streak,
         "type": rule.type,
         "trigger": rule.trigger,
+    }
+
+
+def rule_progress(rule: Rule, progress: RuleProgress, at: date) -> dict[str, Any]:
+    """One item of memberProgress.rules, as of store-local day `at`."""
+    return rule_item(rule, rule_status(rule, progress, at))
+
+
+def _webhook_rule_item(rule: Rule, status: RuleStatus) -> dict[str, Any]:
+    # rule_item plus the rule's names, in one literal: this runs for every rule of every changed achievement.
+    return {
+        "achievementRuleId": rule.rule_id,
+        "periodGoal": rule.goal_json,
+        "currentPeriodValue": to_json(status.current_value),
+        "periodType": rule.period.type,
+        "consecutivePeriods": rule.period.streak,
+        "completedConsecutivePeriods": status.streak,
+        "type": rule.type,
+        "trigger": rule.trigger,
+        "translations": rule.webhook_translations,
     }
 
 
@@ -65,41 +85,63 @@ def member_view(member: MemberRef) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """The parts of a progress webhook that are the same for every achievement one event changed: built once
+    per event and shared by its outputs (treat them as read-only)."""
+
+    member: dict[str, Any]
+    trigger: dict[str, Any]
+
+    @classmethod
+    def of(cls, member: MemberRef, event: Event, local: datetime) -> Trigger:
+        return cls(
+            member_view(member),
+            {
+                "triggerId": event.custom_event_id,
+                "type": "custom_event",
+                "createdAt": event.created_at.isoformat(),
+                "eventDate": local.isoformat(),
+                "eventId": event.event_id or event.custom_event_id,
+            },
+        )
+
+
 def progress_changed_data(
     a: Achievement,
-    member: MemberRef,
-    event: Event,
+    trigger: Trigger,
     local: datetime,
     before: AchievementProgress,
     after: AchievementProgress,
     reset: bool,
+    *,
+    statuses: Sequence[RuleStatus] | None = None,
+    previous: Sequence[RuleStatus] | None = None,
 ) -> dict[str, Any]:
-    """`data` of MemberAchievementProgressWasChanged, as of the trigger's eventDate."""
+    """`data` of MemberAchievementProgressWasChanged, as of the trigger's eventDate. ``statuses`` and
+    ``previous``: each rule's status after and before on that day, when the caller has them already."""
     day = local.date()
-    with_names = [
-        item | {"translations": r.webhook_translations}
-        for r, item in zip(a.rules, rules_progress(a, after, day), strict=True)
-    ]
-    previous = [
-        item | {"translations": r.webhook_translations}
-        for r, item in zip(a.rules, rules_progress(a, before, day), strict=True)
-    ]
+    if statuses is None:
+        statuses = [rule_status(r, p, day) for r, p in zip(a.rules, after.rules, strict=True)]
+    if previous is None:
+        previous = [rule_status(r, p, day) for r, p in zip(a.rules, before.rules, strict=True)]
     return {
-        "member": member_view(member),
+        "member": trigger.member,
         "achievement": {
             "achievementId": a.achievement_id,
             "achievementName": a.name,
             "limitReached": limit_reached(a, after, local),
             "manuallyEdited": False,
-            "memberProgress": {"completedCount": after.completed_count, "reset": reset, "rules": with_names},
-            "previousMemberProgress": {"completedCount": before.completed_count, "rules": previous},
+            "memberProgress": {
+                "completedCount": after.completed_count,
+                "reset": reset,
+                "rules": [_webhook_rule_item(r, st) for r, st in zip(a.rules, statuses, strict=True)],
+            },
+            "previousMemberProgress": {
+                "completedCount": before.completed_count,
+                "rules": [_webhook_rule_item(r, st) for r, st in zip(a.rules, previous, strict=True)],
+            },
         },
         "triggerType": "custom_event",
-        "trigger": {
-            "triggerId": event.custom_event_id,
-            "type": "custom_event",
-            "createdAt": event.created_at.isoformat(),
-            "eventDate": local.isoformat(),
-            "eventId": event.event_id or event.custom_event_id,
-        },
+        "trigger": trigger.trigger,
     }

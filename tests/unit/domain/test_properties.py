@@ -1,5 +1,5 @@
-"""Properties over generated event streams: arrival order, duplicates, one outcome per event,
-and state that survives JSON."""
+"""Properties over generated event streams: arrival order, one outcome per event, and state that survives
+JSON. Duplicates are the processor's: tests/unit/test_dedup.py."""
 
 from __future__ import annotations
 
@@ -124,32 +124,6 @@ def test_arrival_order_does_not_change_buckets_or_streaks(data: Any) -> None:
     assert first.progress == second.progress
     assert streaks(first, QUIET) == streaks(second, QUIET)
     assert all(r.outcome.reason != "achievement_limit_reached" for r in results)
-
-
-@slow
-@given(st.data())
-def test_duplicates_change_nothing_and_repeat_the_first_outputs(data: Any) -> None:
-    stream = data.draw(events())
-    repeats = data.draw(st.lists(st.tuples(st.integers(0, len(stream) - 1), st.integers(0, 20)), max_size=10))
-    noisy: list[tuple[Event, bool]] = [(e, False) for e in stream]
-    for which, where in repeats:
-        # a duplicate is only possible after the original
-        position = min(max(where, noisy.index((stream[which], False)) + 1), len(noisy))
-        noisy.insert(position, (stream[which], True))
-    clean_state, clean = run(stream, BUSY)
-    first_results = {e.custom_event_id: r for e, r in zip(stream, clean, strict=True)}
-    state = MemberState.empty()
-    for e, is_repeat in noisy:
-        later = e.created_at + timedelta(hours=5)  # a re-delivery happens later
-        r = process_event(state, e, BUSY, MEMBER, store_code=STORE, tz=WARSAW, now=later if is_repeat else e.created_at)
-        original = first_results[e.custom_event_id]
-        assert r.duplicate is is_repeat
-        assert r.outcome == original.outcome
-        assert r.outputs == original.outputs
-        if is_repeat:
-            assert r.state is state
-        state = r.state
-    assert state == clean_state
 
 
 @slow

@@ -1,0 +1,1 @@
+"""The processor's agents, one module each: intake, evaluate, claims."""

@@ -1,0 +1,243 @@
+"""The evaluate agent: member events in batches → achievement progress, outputs, one state write per member.
+
+    {app}-member-events ──evaluate──▶ progress + applied tables, loyalty.achievement-progress,
+                                      loyalty.webhooks, loyalty.custom-event-outcomes
+
+All of a member's events come through one partition of the member-events topic, in one order: what the agent
+decides for a member depends only on that order and on the member's stored state, so an event applied again
+after a crash gives the same outputs with the same messageIds. Which events are applied already is decided
+by ``processors.dedup`` (a watermark per member, a marker per customEventId).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from loyalty_stream.domain import (
+    ACHIEVEMENTS_PROCESSED,
+    PROGRESS_CHANGED,
+    Event,
+    MemberRef,
+    MemberState,
+    WebhookOutput,
+    process_event,
+)
+from loyalty_stream.domain.events import parse_event_date
+from loyalty_stream.keys import join_key, split_key
+from loyalty_stream.settings import Store
+from processors import metrics
+from processors.batch import Batch
+from processors.context import Context, Counts, observe
+from processors.dedup import Position, marker_key, marker_value, member_prefix, read_marker, verdict
+from processors.faust_compat import withhold
+from processors.outputs import progress_record, webhook_record
+from processors.tables import ChangelogTable, MemberStates
+from schemas.serde import DecodeError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Member:
+    """A member's state while a batch is applied to it; written back once, at the end of the batch."""
+
+    partition: int
+    state: MemberState
+    watermark: Position | None
+    changed: bool = False
+
+
+class Evaluate:
+    def __init__(self, ctx: Context, states: ChangelogTable, applied: ChangelogTable) -> None:
+        self.ctx = ctx
+        self.states_table = states
+        self.states = MemberStates(states)
+        self.applied = applied
+        self._progress_topic = ctx.topics.progress.name
+        self._webhooks_topic = ctx.topics.webhooks.name
+        self._subscriptions_topic = ctx.topics.subscriptions.name
+
+    async def __call__(self, stream: Any) -> None:
+        ctx = self.ctx
+        await ctx.ready()
+        async for events in stream.take_events(
+            ctx.settings.processor_batch_max_events, ctx.settings.processor_batch_seconds
+        ):
+            batch = ctx.batch((self.states_table, self.applied))
+            counts = Counts()
+            done = False
+            try:
+                self.handle(batch, counts, [event.message for event in events])
+                await batch.commit()
+                done = True
+            finally:
+                if not done:  # never let faust commit a batch whose records may not be on the broker
+                    withhold(events)
+                    self.states_table.discard_pending()
+                    self.applied.discard_pending()
+            counts.publish()
+            observe("evaluate", batch, len(events))
+
+    def handle(self, batch: Batch, counts: Counts, messages: list[Any]) -> None:
+        """Apply a batch of member-events records (synchronously: nothing else touches these members meanwhile)."""
+        members: dict[bytes, _Member] = {}
+        for msg in messages:
+            try:
+                name, record = self.ctx.serde.decode(msg.value)
+            except DecodeError as exc:
+                self.ctx.dead_letter(batch, msg, exc.reason, str(exc))
+                continue
+            if name == "MemberEventBatch":
+                # The record's time: the same on every re-delivery, so outputs applied again are the same.
+                at = datetime.fromtimestamp(msg.timestamp, UTC)
+                for index, item in enumerate(record["events"]):
+                    self._apply(batch, counts, members, msg, (msg.offset, index), item, at)
+            elif name == "ProcessorSignal" and record["kind"] == "member_deleted":
+                self._forget(batch, members, msg)
+            else:
+                self.ctx.dead_letter(batch, msg, "unexpected_record_type", f"a {name} record on member-events")
+        for key, member in members.items():
+            if member.changed:
+                self.states.save(member.partition, key, member.state, member.watermark)
+
+    def _member_ref(self, store: str, customer_id: str) -> MemberRef:
+        member = self.ctx.members.index.get(store, customer_id) or {}
+        return MemberRef(
+            customer_id=customer_id,
+            email=member.get("email"),
+            phone=member.get("phone"),
+            loyalty_card_number=member.get("loyaltyCardNumber"),
+            active=bool(member.get("active", bool(member))),
+        )
+
+    def _apply(
+        self,
+        batch: Batch,
+        counts: Counts,
+        members: dict[bytes, _Member],
+        msg: Any,
+        position: Position,
+        item: dict[str, Any],
+        at: datetime,
+    ) -> None:
+        ctx = self.ctx
+        store = ctx.settings.store_map.get(item["storeCode"])
+        if store is None:
+            log.warning(
+                "member-events: unknown store %r at %s/%s@%s", item["storeCode"], msg.topic, msg.partition, msg.offset
+            )
+            return
+        customer_id, custom_event_id = item["customerId"], item["customEventId"]
+        key = join_key(store.code, customer_id)
+        member = members.get(key)
+        if member is None:
+            state, watermark = self.states.load(msg.partition, key)
+            member = members[key] = _Member(msg.partition, state, watermark)
+        marker_at = marker_key(key, custom_event_id)
+        marker = read_marker(self.applied.get(msg.partition, marker_at))
+        decision = verdict(position, member.watermark, marker[0] if marker else None)
+        if decision != "apply":
+            metrics.DUPLICATES.labels(decision).inc()
+            if decision == "redelivered" and marker is None:
+                # Applied, but a kill -9 may have kept its marker from the changelog: write it again.
+                self.applied.set(msg.partition, marker_at, marker_value(position, custom_event_id))
+            return
+        try:
+            result = self._evaluate(store, customer_id, member.state, item, at)
+        except Exception as exc:  # a bug must cost one event (dead-lettered, with the reason), not the worker
+            log.exception("evaluate failed for %s/%s", store.code, custom_event_id)
+            ctx.dead_letter(batch, msg, "processing_error", f"event {custom_event_id}: {exc!r}")
+            ctx.outcome(batch, counts, item, "dead_lettered", reason="processing_error", decided_at=at.isoformat())
+            return
+        self.applied.set(msg.partition, marker_at, marker_value(position, custom_event_id))
+        if result.outputs:
+            member.state, member.watermark, member.changed = result.state, position, True
+            self._emit(batch, counts, key, store.code, result.outputs)
+        outcome = result.outcome
+        ctx.outcome(
+            batch,
+            counts,
+            item,
+            outcome.status,
+            decided_at=at.isoformat(),
+            reason=outcome.reason,
+            reasons=dict(outcome.reasons),
+            changed=list(outcome.changed),
+            customer_id=customer_id,
+        )
+
+    def _evaluate(self, store: Store, customer_id: str, state: MemberState, item: dict[str, Any], at: datetime) -> Any:
+        created_at = _created_at(item.get("createdAt"), at)
+        metrics.EVENT_AGE.observe(max(0.0, (datetime.now(UTC) - created_at).total_seconds()))
+        event = Event(
+            custom_event_id=item["customEventId"],
+            event_id=item.get("eventId"),
+            type=item["type"],
+            event_date=parse_event_date(item["eventDate"], store.tz),
+            body=orjson.loads(item["body"]),
+            created_at=created_at,
+        )
+        return process_event(
+            state,
+            event,
+            self.ctx.catalog.listening(store.code, item["type"]),
+            self._member_ref(store.code, customer_id),
+            store_code=store.code,
+            tz=store.tz,
+            now=at,
+            processed=self.ctx.control.has_subscription(store.code, ACHIEVEMENTS_PROCESSED),
+        )
+
+    def _emit(self, batch: Batch, counts: Counts, key: bytes, store: str, outputs: tuple[WebhookOutput, ...]) -> None:
+        ctx = self.ctx
+        if not ctx.settings.processor_emit_outputs:
+            return  # a replay without --emit rebuilds state silently
+        control = ctx.control
+        for output in outputs:
+            progress = output.event_name == PROGRESS_CHANGED
+            subscribed = control.has_subscription(output.store_code, output.event_name)
+            if not (progress or subscribed):
+                continue
+            data = orjson.dumps(output.data).decode()
+            if progress:
+                batch.send(
+                    self._progress_topic,
+                    ctx.serde.encode("MemberAchievementProgressChanged", progress_record(output, data)),
+                    key=key,
+                )
+                counts.records_out[(self._progress_topic, store)] += 1
+            if subscribed:
+                seen = control.mirror.position(self._subscriptions_topic, 0)
+                message = webhook_record(output, data, subscriptions_offset=seen)
+                batch.send(self._webhooks_topic, ctx.serde.encode("WebhookMessage", message), key=key)
+                counts.records_out[(self._webhooks_topic, store)] += 1
+
+    def _forget(self, batch: Batch, members: dict[bytes, _Member], msg: Any) -> None:
+        """A deleted member: its state and markers go, and so do the outcomes of its events (they carry its
+        identifiers); what earlier outputs hold stays in their topics until retention removes it
+        (docs/operations.md)."""
+        parts = split_key(msg.key)
+        if parts is None:
+            return
+        key = msg.key
+        members.pop(key, None)
+        for marker_at, value in self.applied.items_with_prefix(msg.partition, member_prefix(key)):
+            found = read_marker(value)
+            if found is not None:
+                batch.send(self.ctx.topics.custom_event_outcomes.name, None, key=join_key(parts[0], found[1]))
+            self.applied.delete(msg.partition, marker_at)
+        self.states.delete(msg.partition, key)
+
+
+def _created_at(value: str | None, default: datetime) -> datetime:
+    if not value:
+        return default
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return default

@@ -1,0 +1,249 @@
+"""The intake agent: input records in batches → validated, matched to their member, forwarded to the member's
+partition of the member-events topic, many events per record.
+
+    loyalty.custom-events ──intake──▶ {app}-member-events (one MemberEventBatch per member partition and batch)
+    undecodable / invalid ──▶ loyalty.custom-events.dlq      unknown member ──▶ parked ──(expiry)──▶ .unmatched
+
+Signals (ProcessorSignal records the claims agent and a timer send to every input partition) are handled in
+order with the events around them: a registration takes the events parked for its identifiers, a deletion
+releases them, a tick expires old ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from loyalty_stream.clock import iso_utc
+from loyalty_stream.domain.ids import source_event_id
+from loyalty_stream.identity import identifiers_of
+from loyalty_stream.keys import member_partition
+from loyalty_stream.members import MEMBER_IDENTIFIERS
+from processors.batch import Batch
+from processors.context import Context, Counts, observe
+from processors.faust_compat import withhold
+from processors.intake import Admitted, Rejected, admit, decode
+from processors.parking import Parked, ParkingLot, split_known
+from processors.tables import ChangelogTable
+
+log = logging.getLogger(__name__)
+
+HOLD_TIMEOUT = 10.0  # how long an event waits for the control plane it was stamped with
+FORWARD_RECORD_BYTES = 256 * 1024  # a MemberEventBatch record stays well below the broker's 1 MiB limit
+_CUSTOMER_FIELDS = ("customerId", "email", "phone", "loyaltyCardNumber")
+
+
+class Forwards:
+    """Events on their way to the member-events topic, per partition, in the order they were decided."""
+
+    def __init__(self, ctx: Context, batch: Batch) -> None:
+        self._ctx = ctx
+        self._batch = batch
+        self._partitions = ctx.topics.member_events.partitions
+        self._pending: dict[int, list[dict[str, Any]]] = {}
+        self._sizes: dict[int, int] = {}
+
+    def add(self, store: str, customer_id: str, record: dict[str, Any]) -> None:
+        partition = member_partition(store, customer_id, self._partitions)
+        customer = record.get("customerData") or {}
+        item = {
+            "customerId": customer_id,
+            "storeCode": store,
+            "type": record["type"],
+            "eventDate": record["eventDate"],
+            "customerData": {k: customer.get(k) for k in _CUSTOMER_FIELDS},
+            "body": record.get("body") or "{}",
+            "eventId": record.get("eventId"),
+            "customEventId": record["customEventId"],
+            "createdAt": record.get("createdAt"),
+        }
+        self._pending.setdefault(partition, []).append(item)
+        size = self._sizes.get(partition, 0) + len(item["body"]) + 200
+        self._sizes[partition] = size
+        if size >= FORWARD_RECORD_BYTES:
+            self._send(partition)
+
+    def _send(self, partition: int) -> None:
+        items = self._pending.pop(partition, None)
+        self._sizes.pop(partition, None)
+        if items:
+            value = self._ctx.serde.encode("MemberEventBatch", {"events": items})
+            self._batch.send(self._ctx.topics.member_events.name, value, partition=partition)
+
+    def send_all(self) -> None:
+        for partition in sorted(self._pending):
+            self._send(partition)
+
+
+class Intake:
+    def __init__(self, ctx: Context, parked: ChangelogTable, parking: ParkingLot, app: Any) -> None:
+        self.ctx = ctx
+        self.parked = parked
+        self.parking = parking
+        self._app = app
+        self._takeover_ends: dict[Any, tuple[int, int]] = {}  # see _maybe_redelivered
+
+    async def __call__(self, stream: Any) -> None:
+        ctx = self.ctx
+        await ctx.ready()
+        async for events in stream.take_events(
+            ctx.settings.processor_batch_max_events, ctx.settings.processor_batch_seconds
+        ):
+            batch = ctx.batch((self.parked,))
+            counts = Counts()
+            done = False
+            try:
+                forwards = Forwards(ctx, batch)
+                for event in events:
+                    await self._handle(batch, counts, forwards, event.message)
+                forwards.send_all()
+                await batch.commit()
+                done = True
+            finally:
+                if not done:  # never let faust commit a batch whose records may not be on the broker
+                    withhold(events)
+                    self.parked.discard_pending()
+            counts.publish()
+            observe("intake", batch, len(events))
+
+    async def _handle(self, batch: Batch, counts: Counts, forwards: Forwards, msg: Any) -> None:
+        try:
+            await self._handle_one(batch, counts, forwards, msg)
+        except Exception as exc:  # a bug must cost one record (dead-lettered, with the reason), not the worker
+            log.exception("intake failed for %s/%s@%s", msg.topic, msg.partition, msg.offset)
+            self.ctx.dead_letter(batch, msg, "processing_error", repr(exc))
+
+    async def _handle_one(self, batch: Batch, counts: Counts, forwards: Forwards, msg: Any) -> None:
+        decoded = decode(self.ctx.serde, msg.value)
+        if isinstance(decoded, Rejected):
+            self.ctx.dead_letter(batch, msg, decoded.reason, decoded.message)
+        elif decoded[0] == "ProcessorSignal":
+            self._on_signal(batch, counts, forwards, msg, decoded[1])
+        else:
+            counts.records_in[(msg.topic, str(decoded[1].get("storeCode")))] += 1
+            await self._on_event(batch, counts, forwards, msg, decoded[1])
+
+    async def _hold_for_control_plane(self, offsets: dict[str, int]) -> None:
+        names = {t.name for t in self.ctx.topics.control_plane}
+        wanted = {(topic, 0): offset for topic, offset in offsets.items() if topic in names}
+        if wanted and not self.ctx.control.mirror.reached(wanted):
+            await self.ctx.control.mirror.wait_async(wanted, HOLD_TIMEOUT)
+
+    async def _on_event(
+        self, batch: Batch, counts: Counts, forwards: Forwards, msg: Any, record: dict[str, Any]
+    ) -> None:
+        ctx = self.ctx
+        offsets = record.get("controlOffsets")
+        if offsets:
+            await self._hold_for_control_plane(offsets)
+        admitted = admit(
+            record,
+            stores=ctx.settings.store_map,
+            schemas=ctx.control.schemas,
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            now=datetime.now(UTC),
+        )
+        if isinstance(admitted, Rejected):
+            ctx.dead_letter(batch, msg, admitted.reason, admitted.message)
+            if isinstance(record.get("storeCode"), str) and record["storeCode"] in ctx.settings.store_map:
+                known = {
+                    **record,
+                    "customEventId": record.get("customEventId")
+                    or source_event_id(msg.topic, msg.partition, msg.offset),
+                }
+                if isinstance(known.get("type"), str) and isinstance(known.get("eventDate"), str):
+                    ctx.outcome(batch, counts, known, "dead_lettered", reason=admitted.reason)
+            return
+        self._route(batch, counts, forwards, msg, admitted)
+
+    def _route(self, batch: Batch, counts: Counts, forwards: Forwards, msg: Any, admitted: Admitted) -> None:
+        ctx = self.ctx
+        store, record = admitted.store, admitted.record
+        resolution = ctx.members.index.resolve(store.code, record["customerData"], store.identifier_order)
+        if resolution.ambiguous:
+            ctx.dead_letter(batch, msg, "ambiguous_member", "the identifiers resolve to different members")
+            ctx.outcome(batch, counts, record, "dead_lettered", reason="ambiguous_member")
+        elif resolution.customer_id is not None:
+            forwards.add(store.code, resolution.customer_id, record)
+        else:
+            identifiers = identifiers_of(record["customerData"], store.identifier_order)
+            evicted = self.parking.park(
+                msg.partition, store.code, identifiers, record, iso_utc(admitted.event_date), time.time()
+            )
+            ctx.outcome(batch, counts, record, "parked", reason="member_not_registered")
+            self._release(batch, counts, forwards, evicted, "parking_full")
+
+    def _member_of(self, record: dict[str, Any]) -> str | None:
+        store = self.ctx.settings.store_map.get(record["storeCode"])
+        if store is None:
+            return None
+        return self.ctx.members.index.resolve(store.code, record["customerData"], store.identifier_order).customer_id
+
+    def _release(self, batch: Batch, counts: Counts, forwards: Forwards, entries: list[Parked], reason: str) -> None:
+        """Parked events that will never be counted: to the unmatched topic, with their reason. Those of a
+        deleted member leave without its personal data (identifiers and body). An entry whose member is known
+        by now is forwarded instead: a registration's claim takes its events at once, so such an entry is one
+        a cold restore brought back after it was forwarded, and evaluate answers the duplicate with the first
+        outcome, where expiring it would overwrite that outcome with "unmatched"."""
+        if reason != "member_deleted":
+            known, entries = split_known(entries, self._member_of)
+            self._forward_parked(forwards, known)
+        for entry in entries:
+            if reason == "member_deleted":
+                entry = replace(entry, record={**entry.record, "body": "{}", "customerData": {}})
+            value = self.ctx.serde.encode("CustomEvent", entry.record)
+            key = f"{entry.record['storeCode']}:{entry.event_id}".encode()
+            headers = {"loyalty-reason": reason.encode(), "loyalty-parked-at": str(entry.parked_at).encode()}
+            batch.send(self.ctx.topics.custom_events_unmatched.name, value, key=key, headers=headers)
+            self.ctx.outcome(batch, counts, entry.record, "unmatched", reason=reason)
+        # Removed in this batch's table writes, which reach the changelog only after the records above.
+        self.parking.remove(entries)
+
+    def _forward_parked(self, forwards: Forwards, known: list[tuple[Parked, str]]) -> None:
+        for entry, customer_id in known:
+            forwards.add(entry.record["storeCode"], customer_id, entry.record)
+        self.parking.remove([e for e, _ in known])
+
+    def _maybe_redelivered(self, msg: Any) -> bool:
+        """Could a worker have processed this record before? Only if it lies below the partition's end offset
+        as known when this worker processed its first record of the partition in this consumer generation:
+        later records were written after the partition was handed to us. Conservative: the first batch after
+        every rebalance (and whatever backlog it holds) counts."""
+        generation, tp = self._app.consumer_generation_id, msg.tp
+        seen = self._takeover_ends.get(tp)
+        if seen is None or seen[0] != generation:
+            end = self._app.consumer.highwater(tp)
+            if end is None:
+                return True  # no fetch answered yet: assume it could be
+            seen = self._takeover_ends[tp] = (generation, end)
+        return bool(msg.offset < seen[1])
+
+    def _on_signal(self, batch: Batch, counts: Counts, forwards: Forwards, msg: Any, signal: dict[str, Any]) -> None:
+        kind, store = signal["kind"], signal.get("storeCode", "")
+        if kind == "tick":
+            self._release(batch, counts, forwards, self.parking.expire(msg.partition, time.time()), "parking_expired")
+            return
+        member = signal.get("member")
+        customer_id = signal.get("customerId") or ""
+        if kind == "member_changed" and member:
+            self.ctx.members.index.apply(store, customer_id, member)  # in order with this partition's events
+            parked = self.parking.claim(
+                msg.partition,
+                store,
+                identifiers_of(member, MEMBER_IDENTIFIERS),
+                redelivered=self._maybe_redelivered(msg),
+            )
+            self._forward_parked(forwards, [(e, customer_id) for e in parked])
+        elif kind == "member_deleted":
+            gone = self.parking.claim(
+                msg.partition,
+                store,
+                identifiers_of(member or {}, MEMBER_IDENTIFIERS),
+                redelivered=self._maybe_redelivered(msg),
+            )
+            self._release(batch, counts, forwards, gone, "member_deleted")

@@ -1,0 +1,211 @@
+"""One batch of an agent's work: its records go out through librdkafka, its table writes after them, and only
+then does faust learn the batch was handled.
+
+    outputs (wave 1) ──acked──▶ table changelogs (wave 2) ──acked──▶ local stores ──▶ faust acknowledges
+
+Why in that order (docs/reliability.md):
+- A table value reaches the changelog only once every output of the batch is on the broker. A kill -9 at any
+  instant therefore leaves either no changelog record of a member's change (the re-delivered events are
+  applied again, and give the same outputs, with the same messageIds), or the record with all its outputs
+  already sent.
+- The local store is written only once the changelog has the value: the local store is never ahead of the
+  changelog, so what a restarted worker finds locally and what a worker taking the partition over restores
+  from the changelog are the same.
+- faust commits only offsets of acknowledged events, so a committed offset never covers a record whose
+  outputs or state could still be lost.
+
+The producer is confluent-kafka (librdkafka): a produce is a few microseconds where an awaited send through
+faust's aiokafka producer was a few hundred (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+from confluent_kafka import KafkaError, KafkaException, Message
+
+from loyalty_stream.kafka import producer as make_producer
+from loyalty_stream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Headers = Sequence[tuple[str, bytes]] | dict[str, bytes]
+RETRY_PAUSE = 1.0  # before records the broker refused are produced again
+
+
+class Delivery:
+    """A set of produced records being waited for. Delivery reports arrive on the producer's poll thread;
+    the waiter on the event loop is woken once, when the last one has arrived."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._sent = 0
+        self._done = 0
+        self._waiter: asyncio.Future[None] | None = None
+        self.failed: list[tuple[Message, KafkaError]] = []
+        self.last_offsets: dict[tuple[str, int], int] = {}  # (topic, partition) -> last offset written
+
+    def sent(self) -> None:
+        self._sent += 1  # on the event loop, before librdkafka can report it
+
+    def on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        with self._lock:
+            self._done += 1
+            if err is not None:
+                self.failed.append((msg, err))
+            else:
+                where = (msg.topic(), msg.partition())
+                offset = msg.offset()
+                if offset > self.last_offsets.get(where, -1):
+                    self.last_offsets[where] = offset
+            if self._waiter is not None and self._done == self._sent:
+                self._loop.call_soon_threadsafe(_settle, self._waiter)
+
+    async def wait(self) -> None:
+        with self._lock:
+            if self._done == self._sent:
+                return
+            self._waiter = self._loop.create_future()
+        await self._waiter
+        self._waiter = None
+
+    @property
+    def pending(self) -> int:
+        return self._sent - self._done
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class OutputProducer:
+    """The processor's librdkafka producer (idempotent, acks=all, Java's murmur2 partitioner so keyed records
+    land where faust's producer put them before), with a thread that serves its delivery reports."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._producer: Any = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._producer = make_producer(
+            self._settings,
+            **{
+                "linger.ms": 2,
+                "partitioner": "murmur2_random",
+                "queue.buffering.max.messages": 1_000_000,
+                "queue.buffering.max.kbytes": 1_048_576,
+                "batch.num.messages": 10_000,
+                # librdkafka retries a failed produce itself up to this; past it the batch produces it again.
+                "message.timeout.ms": 60_000,
+            },
+        )
+        self._thread = threading.Thread(target=self._poll, name="processor-producer-poll", daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self._producer.poll(0.05)
+
+    def produce(
+        self,
+        delivery: Delivery,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        partition: int = -1,  # librdkafka's "unassigned": the partitioner picks
+        headers: Headers | None = None,
+    ) -> None:
+        produce = self._producer.produce
+        while True:
+            try:
+                if headers:  # dead letters: rare
+                    produce(topic, value, key, partition, on_delivery=delivery.on_delivery, headers=headers)
+                else:  # positional: half the cost of keywords, which showed in the profile (~9 records/event)
+                    produce(topic, value, key, partition, delivery.on_delivery)
+                break
+            except BufferError:  # the local queue is full: let librdkafka send some
+                self._producer.poll(0.01)
+        delivery.sent()
+
+    async def settle(self, delivery: Delivery) -> None:
+        """Wait until every record of ``delivery`` is on the broker; produce refused ones again (in their
+        order) until they are. Never gives up: a batch is not acknowledged before its records are written."""
+        await delivery.wait()
+        while delivery.failed:
+            failed = delivery.failed  # in the order librdkafka reported them: per partition, the produce order
+            log.warning(
+                "%d records not written (%s); producing them again in %.0f s",
+                len(failed),
+                failed[0][1].str(),
+                RETRY_PAUSE,
+            )
+            await asyncio.sleep(RETRY_PAUSE)
+            delivery.failed = []
+            for msg, _err in failed:
+                self.produce(delivery, msg.topic(), msg.value(), msg.key(), msg.partition(), msg.headers())
+            await delivery.wait()
+
+    def close(self, timeout: float = 10.0) -> None:
+        if self._producer is not None:
+            self._producer.flush(timeout)
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def brokers_reachable(self, timeout: float = 1.0) -> bool:
+        try:
+            self._producer.list_topics(timeout=timeout)
+        except KafkaException:
+            return False
+        return True
+
+
+class BatchTable(Protocol):
+    """A table whose writes a batch holds back until its outputs are on the broker (processors/tables.py)."""
+
+    def produce_pending(self, producer: OutputProducer, delivery: Delivery) -> None: ...
+    def apply_pending(self, delivery: Delivery) -> None: ...
+
+
+class Batch:
+    """The records and table writes of one batch of events. ``send`` produces at once (wave 1); the tables
+    hold their writes until ``commit``."""
+
+    def __init__(self, producer: OutputProducer, tables: Iterable[BatchTable]) -> None:
+        self._producer = producer
+        self._tables = tuple(tables)
+        self._outputs = Delivery(asyncio.get_running_loop())
+        self.started = time.monotonic()
+
+    def send(
+        self,
+        topic: str,
+        value: bytes | None,
+        *,
+        key: bytes | None = None,
+        partition: int = -1,
+        headers: Headers | None = None,
+    ) -> None:
+        self._producer.produce(self._outputs, topic, value, key, partition, headers)
+
+    @property
+    def records(self) -> int:
+        return self._outputs._sent
+
+    async def commit(self) -> None:
+        await self._producer.settle(self._outputs)
+        changes = Delivery(asyncio.get_running_loop())
+        for table in self._tables:
+            table.produce_pending(self._producer, changes)
+        await self._producer.settle(changes)
+        for table in self._tables:
+            table.apply_pending(changes)
