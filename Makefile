@@ -15,7 +15,9 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
+# The domain core compiled with mypyc where a C compiler is at hand (a no-op when current; plain Python otherwise).
 install: $(STAMP)
+	$(PY) -m loyalty_stream.compile_domain
 
 run: install
 	$(VENV)/bin/loyalty-stream run

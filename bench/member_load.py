@@ -1,0 +1,139 @@
+"""Two phases with a processor running on topics of their own:
+
+- ``hot-member``: one member with 50,000 events already applied; its next events against the same number of
+  events for members seen for the first time. What a member's history costs per event (nothing, if the ratio
+  is near 1: docs/benchmarks.md).
+- ``latency``: events produced straight to Kafka at a steady rate (2,000/s for 30 s by default); from each
+  produce to the first progress record it causes on ``loyalty.achievement-progress`` (that record's broker
+  timestamp is when the processor produced it).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+from tqdm import tqdm
+
+from bench.harness import Outcomes, Procs, load_control_plane, percentiles, producer
+from bench.workload import STORES, as_json, events, member_ids, subscription
+from loyalty_stream.domain.ids import custom_event_id
+from loyalty_stream.topics import build_topics
+
+HOT_HISTORY = 50_000
+HOT_MEASURED = 20_000
+
+
+def _produce(settings: Any, batch: list[dict[str, Any]], **config: Any) -> None:
+    topic = build_topics(settings).custom_events.name
+    p = producer(settings, **config)
+    for event in batch:
+        kind, value = next(iter(event["customerData"].items()))
+        p.produce(topic, key=f"{event['storeCode']}:{kind}:{value}".encode(), value=as_json(event))
+        p.poll(0)
+    p.flush(300)
+
+
+def _rate(stamps: list[int]) -> float:
+    first, last = min(stamps) / 1000, max(stamps) / 1000
+    return (len(stamps) - 1) / (last - first) if last > first else 0.0
+
+
+def _drained(outcomes: Outcomes, count: int, timeout: float, what: str) -> list[int]:
+    with tqdm(total=count, desc=what) as bar:
+        stamps = outcomes.take(count, timeout, bar)
+    if len(stamps) < count:
+        raise RuntimeError(f"{what}: {len(stamps)} of {count} outcomes within {timeout:.0f} s")
+    return stamps
+
+
+def hot_member(run: Any) -> dict[str, Any]:
+    settings = run.settings("hot.")
+    people = member_ids(HOT_MEASURED + 1, run.args.seed + 7)
+    hot, fresh = people[0], people[1:]
+    load_control_plane(settings, people, [subscription(store, 0, "http://127.0.0.1:9/hook") for store in STORES])
+    history = list(events(HOT_HISTORY, [hot], run.args.seed, ids="hot-history"))
+    outcomes = Outcomes(settings, from_start=True)
+    with Procs(settings, run.logs / "hot-member") as procs:
+        procs.service("processor", "processors")
+        _produce(settings, history)
+        _drained(outcomes, HOT_HISTORY, run.args.timeout, "hot member's history")
+        _produce(settings, list(events(HOT_MEASURED, [hot], run.args.seed, ids="hot-next")))
+        hot_rate = _rate(_drained(outcomes, HOT_MEASURED, run.args.timeout, "hot member"))
+        _produce(settings, list(events(HOT_MEASURED, fresh, run.args.seed, ids="fresh")))
+        fresh_rate = _rate(_drained(outcomes, HOT_MEASURED, run.args.timeout, "fresh members"))
+    outcomes.close()
+    return {
+        "history": HOT_HISTORY,
+        "events": HOT_MEASURED,
+        "hot_events_per_s": round(hot_rate),
+        "fresh_events_per_s": round(fresh_rate),
+        "ratio": round(hot_rate / fresh_rate, 3) if fresh_rate else None,
+    }
+
+
+class _FirstProgress:
+    """The progress topic from its end on: the broker timestamp of the first record per triggerId."""
+
+    def __init__(self, settings: Any) -> None:
+        topic = build_topics(settings).progress.name
+        self.consumer = Consumer({**settings.kafka_config(), "group.id": f"bench-latency-{time.time_ns()}"})
+        parts = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = [self.consumer.get_watermark_offsets(TopicPartition(topic, p))[1] for p in parts]
+        self.consumer.assign([TopicPartition(topic, p, end) for p, end in zip(parts, ends, strict=True)])
+        self.first: dict[str, int] = {}
+
+    def read(self, seconds: float) -> None:
+        from schemas.serde import Serde
+
+        serde = Serde()
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for m in self.consumer.consume(10000, 0.2):
+                if m.error() is None and m.value():
+                    trigger = serde.decode(m.value())[1]["triggerId"]
+                    self.first.setdefault(trigger, m.timestamp()[1])
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def latency(run: Any) -> dict[str, Any]:
+    rate, seconds = run.args.latency_rate, run.args.latency_seconds
+    settings = run.settings("lat.")
+    people = member_ids(20_000, run.args.seed + 11)
+    load_control_plane(settings, people, [subscription(store, 0, "http://127.0.0.1:9/hook") for store in STORES])
+    topic = build_topics(settings).custom_events.name
+    load = list(events(int(rate * seconds), people, run.args.seed, ids="latency"))
+    outcomes = Outcomes(settings)
+    progress = _FirstProgress(settings)
+    produced: dict[str, float] = {}  # customEventId -> produce time (epoch ms)
+    with Procs(settings, run.logs / "latency") as procs:
+        procs.service("processor", "processors")
+        _produce(settings, list(events(200, people, run.args.seed, ids="latency-warmup")))
+        _drained(outcomes, 200, run.args.timeout, "warm-up")
+        p = producer(settings, **{"linger.ms": 1})
+        started = time.monotonic()
+        for n, event in enumerate(tqdm(load, desc=f"latency at {rate:g}/s")):
+            due = started + n / rate  # open loop: each event at its time, whatever the processor does
+            while (wait := due - time.monotonic()) > 0:
+                p.poll(min(wait, 0.01))
+            kind, value = next(iter(event["customerData"].items()))
+            produced[custom_event_id(event["storeCode"], event["eventId"])] = time.time() * 1000
+            p.produce(topic, key=f"{event['storeCode']}:{kind}:{value}".encode(), value=as_json(event))
+        sent_seconds = time.monotonic() - started
+        p.flush(60)
+        _drained(outcomes, len(load), run.args.timeout, "latency outcomes")  # every event decided
+        progress.read(5.0)
+    outcomes.close()
+    progress.close()
+    latencies = [progress.first[cid] - at for cid, at in produced.items() if cid in progress.first]
+    return {
+        "offered_per_s": rate,
+        "seconds": seconds,
+        "events": len(load),
+        "achieved_send_per_s": round(len(load) / sent_seconds, 1),
+        "with_progress": len(latencies),
+        "latency_ms": {**percentiles(latencies, (50, 90, 99)), "max": round(max(latencies), 2) if latencies else None},
+    }
