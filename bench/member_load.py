@@ -114,14 +114,24 @@ def latency(run: Any) -> dict[str, Any]:
         _produce(settings, list(events(200, people, run.args.seed, ids="latency-warmup")))
         _drained(outcomes, 200, run.args.timeout, "warm-up")
         p = producer(settings, **{"linger.ms": 1})
-        started = time.monotonic()
-        for n, event in enumerate(tqdm(load, desc=f"latency at {rate:g}/s")):
-            due = started + n / rate  # open loop: each event at its time, whatever the processor does
-            while (wait := due - time.monotonic()) > 0:
-                p.poll(min(wait, 0.01))
+        records = []
+        for event in load:
             kind, value = next(iter(event["customerData"].items()))
-            produced[custom_event_id(event["storeCode"], event["eventId"])] = time.time() * 1000
-            p.produce(topic, key=f"{event['storeCode']}:{kind}:{value}".encode(), value=as_json(event))
+            key = f"{event['storeCode']}:{kind}:{value}".encode()
+            records.append((custom_event_id(event["storeCode"], event["eventId"]), key, as_json(event)))
+        started, sent = time.monotonic(), 0
+        with tqdm(total=len(records), desc=f"latency at {rate:g}/s") as bar:
+            while sent < len(records):
+                # Open loop, in 5 ms steps: every event due by now goes out, whatever the processor does.
+                due = min(len(records), int((time.monotonic() - started) * rate) + 1)
+                now_ms = time.time() * 1000
+                for cid, key, value in records[sent:due]:
+                    produced[cid] = now_ms
+                    p.produce(topic, key=key, value=value)
+                bar.update(due - sent)
+                sent = due
+                p.poll(0)
+                time.sleep(0.005)
         sent_seconds = time.monotonic() - started
         p.flush(60)
         _drained(outcomes, len(load), run.args.timeout, "latency outcomes")  # every event decided
@@ -129,6 +139,11 @@ def latency(run: Any) -> dict[str, Any]:
     outcomes.close()
     progress.close()
     latencies = [progress.first[cid] - at for cid, at in produced.items() if cid in progress.first]
+    start_ms = min(produced.values())
+    by_second: dict[int, list[float]] = {}
+    for cid, at in produced.items():
+        if cid in progress.first:
+            by_second.setdefault(int((at - start_ms) / 1000), []).append(progress.first[cid] - at)
     return {
         "offered_per_s": rate,
         "seconds": seconds,
@@ -136,4 +151,7 @@ def latency(run: Any) -> dict[str, Any]:
         "achieved_send_per_s": round(len(load) / sent_seconds, 1),
         "with_progress": len(latencies),
         "latency_ms": {**percentiles(latencies, (50, 90, 99)), "max": round(max(latencies), 2) if latencies else None},
+        "p99_ms_by_second": [percentiles(by_second.get(s, []), (99,)).get("p99") for s in range(max(by_second) + 1)]
+        if by_second
+        else [],
     }

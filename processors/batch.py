@@ -24,6 +24,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
@@ -172,18 +173,25 @@ class OutputProducer:
 class BatchTable(Protocol):
     """A table whose writes a batch holds back until its outputs are on the broker (processors/tables.py)."""
 
-    def produce_pending(self, producer: OutputProducer, delivery: Delivery) -> None: ...
-    def apply_pending(self, delivery: Delivery) -> None: ...
+    def seal(self) -> Any: ...
+    def produce_layer(self, layer: Any, producer: OutputProducer, delivery: Delivery) -> None: ...
+    def apply_layer(self, layer: Any, delivery: Delivery) -> None: ...
+    def discard_layers(self) -> None: ...
 
 
 class Batch:
-    """The records and table writes of one batch of events. ``send`` produces at once (wave 1); the tables
-    hold their writes until ``commit``."""
+    """The records and table writes of one chunk of events. ``send`` produces at once (wave 1); the tables hold
+    their writes until ``commit``. Chunks are chained (``previous``): a chunk's table writes reach the changelog
+    and the local store only after the chunk before it, so the last value of a key is always its newest, and a
+    chunk's commit overlaps the computation of the next one (docs/benchmarks.md)."""
 
-    def __init__(self, producer: OutputProducer, tables: Iterable[BatchTable]) -> None:
+    def __init__(self, producer: OutputProducer, tables: Iterable[BatchTable], previous: Batch | None = None) -> None:
         self._producer = producer
         self._tables = tuple(tables)
+        self._previous = previous
         self._outputs = Delivery(asyncio.get_running_loop())
+        self._layers: tuple[Any, ...] | None = None
+        self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.started = time.monotonic()
 
     def send(
@@ -201,11 +209,69 @@ class Batch:
     def records(self) -> int:
         return self._outputs._sent
 
+    def seal(self) -> None:
+        """The chunk's table writes are complete: later writes belong to the next chunk."""
+        self._layers = tuple(table.seal() for table in self._tables)
+
     async def commit(self) -> None:
-        await self._producer.settle(self._outputs)
-        changes = Delivery(asyncio.get_running_loop())
+        if self._layers is None:
+            self.seal()
+        assert self._layers is not None
+        try:
+            await self._producer.settle(self._outputs)
+            if self._previous is not None:
+                await asyncio.shield(self._previous._done)  # its changelog records go first
+            changes = Delivery(asyncio.get_running_loop())
+            for table, layer in zip(self._tables, self._layers, strict=True):
+                table.produce_layer(layer, self._producer, changes)
+            await self._producer.settle(changes)
+            for table, layer in zip(self._tables, self._layers, strict=True):
+                table.apply_layer(layer, changes)
+        except BaseException as exc:
+            if not self._done.done():
+                self._done.set_exception(exc)
+                self._done.exception()  # retrieved: the chunk after it fails on it too, nobody else need look
+            raise
+        self._done.set_result(None)
+
+
+class Pipeline:
+    """An agent's chunks of events, each computed, then committed in the background while the agent goes on with
+    the next; a chunk's events are acknowledged to faust (so their offsets may be committed) only once its
+    commit is done. faust's ``Stream.noack_take`` leaves the acknowledging to us; at a rebalance faust waits for
+    every event it handed out to be acknowledged (``stream_wait_empty``), so no partition changes hands while
+    a chunk of it is being committed."""
+
+    def __init__(self, producer: OutputProducer, tables: Iterable[BatchTable], stream: Any, *, in_flight: int = 8):
+        self._producer = producer
+        self._tables = tuple(tables)
+        self._stream = stream
+        self._max_in_flight = in_flight
+        self._commits: deque[asyncio.Task[None]] = deque()
+        self._last: Batch | None = None
+
+    def chunk(self) -> Batch:
+        self._last = Batch(self._producer, self._tables, self._last)
+        return self._last
+
+    async def commit(self, batch: Batch, events: Sequence[Any]) -> None:
+        """Start the chunk's commit; acknowledge its events when it is done. Waits while too many chunks are in
+        flight, and raises if an earlier commit failed (the agent restarts; those events are never committed)."""
+        batch.seal()
+        self._commits.append(asyncio.ensure_future(self._commit_and_ack(batch, events)))
+        while self._commits and (self._commits[0].done() or len(self._commits) > self._max_in_flight):
+            await self._commits.popleft()
+
+    async def _commit_and_ack(self, batch: Batch, events: Sequence[Any]) -> None:
+        await batch.commit()
+        for event in events:
+            await self._stream.ack(event)
+
+    def abort(self) -> None:
+        """After a failure: forget every table write not yet committed; the chunks in flight fail after it."""
+        for task in self._commits:
+            task.cancel()
+        self._commits.clear()
         for table in self._tables:
-            table.produce_pending(self._producer, changes)
-        await self._producer.settle(changes)
-        for table in self._tables:
-            table.apply_pending(changes)
+            table.discard_layers()
+        self._last = None

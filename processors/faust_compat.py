@@ -79,8 +79,8 @@ smallest change we found.
 
 Helpers that reach into faust, kept here so no other module does: ``LocalStore`` (a table's local RocksDB
 store, read and written per partition, with faust's persisted changelog offsets; ``processors/tables.py``
-writes the changelog itself), ``withhold`` (events of a batch that did not finish must never be committed)
-and ``check_versions`` (the processor refuses to start on other faust, aiokafka or mode versions).
+writes the changelog itself) and ``check_versions`` (the processor refuses to start on other faust, aiokafka
+or mode versions).
 
 Why this is safe: ``perform_seek()`` runs only at the end of recovery after a rebalance and when a batch was
 thrown away during one; fix 1 rewinds a partition with no committed offset where faust rewinds a committed one
@@ -98,7 +98,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from typing import Any
@@ -323,7 +323,7 @@ async def drain_messages(self: Consumer, fetcher: Any) -> None:
         unset_flag(CONSUMER_FETCHING)
 
 
-# -- helpers: a table's local store, withheld acknowledgements -----------------------------------------------
+# -- helpers: a table's local store -----------------------------------------------
 class LocalStore:
     """A faust table's local store, per partition, without faust's changelog writes (the caller produces the
     changelog records itself and writes here only once the broker has them: processors/tables.py)."""
@@ -385,15 +385,6 @@ class LocalStore:
         return offset
 
 
-def withhold(events: Sequence[Any]) -> None:
-    """Mark the events' messages as handled without acknowledging them to the consumer: faust then never
-    commits their offsets (the records are read again after a restart or rebalance). For a batch that did not
-    finish: ``Stream.take_events`` acknowledges a batch in a ``finally`` even when its processing raised or
-    was cancelled."""
-    for event in events:
-        event.message.acked = True
-
-
 _PATCHES: dict[tuple[type, str], Callable[..., Any]] = {
     (AIOKafkaConsumerThread, "seek_to_committed"): seek_to_committed,
     (FlowControlEvent, "resume"): resume,
@@ -416,3 +407,4 @@ def install() -> None:
 
 
 install()
+

@@ -23,18 +23,26 @@ from processors.faust_compat import LocalStore
 Position = tuple[int, int]  # (member-events offset, index of the event in that record)
 
 
+Layer = dict[tuple[int, bytes], bytes | None]  # (partition, key) -> value, None: delete
+
+
 class ChangelogTable:
-    """A faust table's local store plus the writes of the batch in progress."""
+    """A faust table's local store plus the writes not yet in it: the chunk being computed (``pending``) and the
+    chunks being committed (``sealed``, oldest first). Reads see the newest write."""
 
     def __init__(self, table: Any) -> None:
         self.local = LocalStore(table)
         self.topic = self.local.changelog_topic
-        self.pending: dict[tuple[int, bytes], bytes | None] = {}
+        self.pending: Layer = {}
+        self.sealed: list[Layer] = []
 
     def get(self, partition: int, key: bytes) -> bytes | None:
         where = (partition, key)
         if where in self.pending:
             return self.pending[where]
+        for layer in reversed(self.sealed):
+            if where in layer:
+                return layer[where]
         return self.local.get(partition, key)
 
     def set(self, partition: int, key: bytes, value: bytes) -> None:
@@ -47,30 +55,38 @@ class ChangelogTable:
 
     def items_with_prefix(self, partition: int, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         found = dict(self.local.items_with_prefix(partition, prefix))
-        for (p, key), value in self.pending.items():
-            if p == partition and key.startswith(prefix):
-                if value is None:
-                    found.pop(key, None)
-                else:
-                    found[key] = value
+        for layer in (*self.sealed, self.pending):
+            for (p, key), value in layer.items():
+                if p == partition and key.startswith(prefix):
+                    if value is None:
+                        found.pop(key, None)
+                    else:
+                        found[key] = value
         return iter(list(found.items()))
 
     # -- the batch's side (processors.batch.BatchTable) --
-    def produce_pending(self, producer: OutputProducer, delivery: Delivery) -> None:
-        for (partition, key), value in self.pending.items():
+    def seal(self) -> Layer:
+        layer, self.pending = self.pending, {}
+        self.sealed.append(layer)
+        return layer
+
+    def produce_layer(self, layer: Layer, producer: OutputProducer, delivery: Delivery) -> None:
+        for (partition, key), value in layer.items():
             producer.produce(delivery, self.topic, value, key, partition)
 
-    def apply_pending(self, delivery: Delivery) -> None:
+    def apply_layer(self, layer: Layer, delivery: Delivery) -> None:
         by_partition: dict[int, list[tuple[bytes, bytes | None]]] = {}
-        for (partition, key), value in self.pending.items():
+        for (partition, key), value in layer.items():
             by_partition.setdefault(partition, []).append((key, value))
         for partition, writes in by_partition.items():
             offset = delivery.last_offsets.get((self.topic, partition))
             self.local.write(partition, writes, persisted_offset=offset)
-        self.pending.clear()
+        assert self.sealed and self.sealed[0] is layer, "chunks are applied in the order they were sealed"
+        self.sealed.pop(0)
 
-    def discard_pending(self) -> None:
-        self.pending.clear()
+    def discard_layers(self) -> None:
+        self.pending = {}
+        self.sealed.clear()
 
 
 class MemberStates:

@@ -12,6 +12,7 @@ by ``processors.dedup`` (a watermark per member, a marker per customEventId).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -31,15 +32,16 @@ from loyalty_stream.domain.events import parse_event_date
 from loyalty_stream.keys import join_key, split_key
 from loyalty_stream.settings import Store
 from processors import metrics
-from processors.batch import Batch
+from processors.batch import Batch, Pipeline
 from processors.context import Context, Counts, observe
 from processors.dedup import Position, marker_key, marker_value, member_prefix, read_marker, verdict
-from processors.faust_compat import withhold
 from processors.outputs import progress_record, webhook_record
 from processors.tables import ChangelogTable, MemberStates
 from schemas.serde import DecodeError
 
 log = logging.getLogger(__name__)
+
+CHUNK_EVENTS = 500  # member events computed before their commit starts (processors/batch.py, Pipeline)
 
 
 @dataclass
@@ -65,34 +67,47 @@ class Evaluate:
     async def __call__(self, stream: Any) -> None:
         ctx = self.ctx
         await ctx.ready()
-        async for events in stream.take_events(
-            ctx.settings.processor_batch_max_events, ctx.settings.processor_batch_seconds
-        ):
-            batch = ctx.batch((self.states_table, self.applied))
-            counts = Counts()
-            done = False
-            try:
-                self.handle(batch, counts, [event.message for event in events])
-                await batch.commit()
-                done = True
-            finally:
-                if not done:  # never let faust commit a batch whose records may not be on the broker
-                    withhold(events)
-                    self.states_table.discard_pending()
-                    self.applied.discard_pending()
-            counts.publish()
-            observe("evaluate", batch, len(events))
+        pipeline = Pipeline(ctx.producer, (self.states_table, self.applied), stream)
+        try:
+            async for events in stream.noack_take(
+                ctx.settings.processor_batch_max_events, ctx.settings.processor_batch_seconds
+            ):
+                for part in self._parts(events):
+                    batch, counts = pipeline.chunk(), Counts()
+                    self.handle(batch, counts, part)
+                    await pipeline.commit(batch, [event for event, _name, _record in part])
+                    counts.publish()
+                    observe("evaluate", batch, len(part))
+        except BaseException:
+            pipeline.abort()  # its events are never acknowledged: never committed
+            raise
 
-    def handle(self, batch: Batch, counts: Counts, messages: list[Any]) -> None:
-        """Apply a batch of member-events records (synchronously: nothing else touches these members meanwhile)."""
-        members: dict[bytes, _Member] = {}
-        for msg in messages:
+    def _parts(self, events: list[Any]) -> Iterator[list[tuple[Any, str, dict[str, Any] | DecodeError]]]:
+        """The batch's events with their records decoded, in parts of about ``CHUNK_EVENTS`` member events."""
+        part: list[tuple[Any, str, dict[str, Any] | DecodeError]] = []
+        size = 0
+        for event in events:
             try:
-                name, record = self.ctx.serde.decode(msg.value)
+                name, record = self.ctx.serde.decode(event.message.value)
             except DecodeError as exc:
-                self.ctx.dead_letter(batch, msg, exc.reason, str(exc))
+                part.append((event, "", exc))
                 continue
-            if name == "MemberEventBatch":
+            part.append((event, name, record))
+            size += len(record["events"]) if name == "MemberEventBatch" else 1
+            if size >= CHUNK_EVENTS:
+                yield part
+                part, size = [], 0
+        if part:
+            yield part
+
+    def handle(self, batch: Batch, counts: Counts, part: list[tuple[Any, str, dict[str, Any] | DecodeError]]) -> None:
+        """Apply decoded member-events records (synchronously: nothing else touches these members meanwhile)."""
+        members: dict[bytes, _Member] = {}
+        for event, name, record in part:
+            msg = event.message
+            if isinstance(record, DecodeError):
+                self.ctx.dead_letter(batch, msg, record.reason, str(record))
+            elif name == "MemberEventBatch":
                 # The record's time: the same on every re-delivery, so outputs applied again are the same.
                 at = datetime.fromtimestamp(msg.timestamp, UTC)
                 for index, item in enumerate(record["events"]):

@@ -22,9 +22,8 @@ from loyalty_stream.domain.ids import source_event_id
 from loyalty_stream.identity import identifiers_of
 from loyalty_stream.keys import member_partition
 from loyalty_stream.members import MEMBER_IDENTIFIERS
-from processors.batch import Batch
+from processors.batch import Batch, Pipeline
 from processors.context import Context, Counts, observe
-from processors.faust_compat import withhold
 from processors.intake import Admitted, Rejected, admit, decode
 from processors.parking import Parked, ParkingLot, split_known
 from processors.tables import ChangelogTable
@@ -32,6 +31,7 @@ from processors.tables import ChangelogTable
 log = logging.getLogger(__name__)
 
 HOLD_TIMEOUT = 10.0  # how long an event waits for the control plane it was stamped with
+CHUNK_RECORDS = 500  # input records handled before their commit starts (processors/batch.py, Pipeline)
 FORWARD_RECORD_BYTES = 256 * 1024  # a MemberEventBatch record stays well below the broker's 1 MiB limit
 _CUSTOMER_FIELDS = ("customerId", "email", "phone", "loyaltyCardNumber")
 
@@ -89,25 +89,24 @@ class Intake:
     async def __call__(self, stream: Any) -> None:
         ctx = self.ctx
         await ctx.ready()
-        async for events in stream.take_events(
-            ctx.settings.processor_batch_max_events, ctx.settings.processor_batch_seconds
-        ):
-            batch = ctx.batch((self.parked,))
-            counts = Counts()
-            done = False
-            try:
-                forwards = Forwards(ctx, batch)
-                for event in events:
-                    await self._handle(batch, counts, forwards, event.message)
-                forwards.send_all()
-                await batch.commit()
-                done = True
-            finally:
-                if not done:  # never let faust commit a batch whose records may not be on the broker
-                    withhold(events)
-                    self.parked.discard_pending()
-            counts.publish()
-            observe("intake", batch, len(events))
+        pipeline = Pipeline(ctx.producer, (self.parked,), stream)
+        try:
+            async for events in stream.noack_take(
+                ctx.settings.processor_batch_max_events, ctx.settings.processor_batch_seconds
+            ):
+                for start in range(0, len(events), CHUNK_RECORDS):
+                    part = events[start : start + CHUNK_RECORDS]
+                    batch, counts = pipeline.chunk(), Counts()
+                    forwards = Forwards(ctx, batch)
+                    for event in part:
+                        await self._handle(batch, counts, forwards, event.message)
+                    forwards.send_all()
+                    await pipeline.commit(batch, part)
+                    counts.publish()
+                    observe("intake", batch, len(part))
+        except BaseException:
+            pipeline.abort()  # its events are never acknowledged: never committed
+            raise
 
     async def _handle(self, batch: Batch, counts: Counts, forwards: Forwards, msg: Any) -> None:
         try:
