@@ -14,7 +14,7 @@ from .operators import OPERATORS, UNSUPPORTED
 MISSING: Final = object()  # an attribute the event does not have
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Facts:
     """The event as conditions see it: its date already in store time."""
 
@@ -22,6 +22,13 @@ class Facts:
     event_date: datetime  # store-local, tz-aware
     body: Mapping[str, Any]
     tz: ZoneInfo
+
+    # Written out (init=False): mypyc compiles it to native code, where the generated one runs as Python
+    def __init__(self, type: str, event_date: datetime, body: Mapping[str, Any], tz: ZoneInfo) -> None:
+        object.__setattr__(self, "type", type)
+        object.__setattr__(self, "event_date", event_date)
+        object.__setattr__(self, "body", body)
+        object.__setattr__(self, "tz", tz)
 
 
 class UnknownAttribute(ValueError):

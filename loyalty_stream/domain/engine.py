@@ -35,7 +35,7 @@ _INACTIVE: Final = Outcome("no_effect", "member_inactive", {}, ())
 _NOBODY: Final = Outcome("no_effect", "no_achievement_listens", {}, ())
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class _Step:
     """What one event did to one achievement: a new progress (with each rule's status on the event's day,
     which the webhook reports), or why nothing changed."""
@@ -43,7 +43,20 @@ class _Step:
     before: AchievementProgress
     after: AchievementProgress | None
     reason: str | None
-    statuses: tuple[RuleStatus, ...] = ()
+    statuses: tuple[RuleStatus, ...]
+
+    # Written out (init=False): mypyc compiles it to native code, where the generated one runs as Python
+    def __init__(
+        self,
+        before: AchievementProgress,
+        after: AchievementProgress | None,
+        reason: str | None,
+        statuses: tuple[RuleStatus, ...] = (),
+    ) -> None:
+        object.__setattr__(self, "before", before)
+        object.__setattr__(self, "after", after)
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "statuses", statuses)
 
 
 def _unique_key(value: Any) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Event:
     custom_event_id: str  # the trigger id (uuid str)
     event_id: str | None  # the client's eventId, if any
@@ -18,14 +18,46 @@ class Event:
     body: Mapping[str, Any]
     created_at: datetime  # tz-aware: when the event was accepted
 
+    # Written out (init=False): mypyc compiles it to native code, where the generated one runs as Python
+    def __init__(
+        self,
+        custom_event_id: str,
+        event_id: str | None,
+        type: str,
+        event_date: datetime,
+        body: Mapping[str, Any],
+        created_at: datetime,
+    ) -> None:
+        object.__setattr__(self, "custom_event_id", custom_event_id)
+        object.__setattr__(self, "event_id", event_id)
+        object.__setattr__(self, "type", type)
+        object.__setattr__(self, "event_date", event_date)
+        object.__setattr__(self, "body", body)
+        object.__setattr__(self, "created_at", created_at)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class MemberRef:
     customer_id: str
-    email: str | None = None
-    phone: str | None = None
-    loyalty_card_number: str | None = None
-    active: bool = True
+    email: str | None
+    phone: str | None
+    loyalty_card_number: str | None
+    active: bool
+
+    # Written out (init=False): mypyc compiles it to native code, where the generated one runs as Python
+    def __init__(
+        self,
+        customer_id: str,
+        email: str | None = None,
+        phone: str | None = None,
+        loyalty_card_number: str | None = None,
+        active: bool = True,
+    ) -> None:
+        object.__setattr__(self, "customer_id", customer_id)
+        object.__setattr__(self, "email", email)
+        object.__setattr__(self, "phone", phone)
+        object.__setattr__(self, "loyalty_card_number", loyalty_card_number)
+        object.__setattr__(self, "active", active)
 
 
 def parse_event_date(value: object, tz: ZoneInfo) -> datetime:

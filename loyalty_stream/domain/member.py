@@ -8,7 +8,7 @@ does not grow with its history.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .outcomes import ACHIEVEMENTS_PROCESSED, PROGRESS_CHANGED, REASONS, Outcome, WebhookOutput
@@ -75,13 +75,15 @@ class ProgressMap(Mapping[str, AchievementProgress]):
         return {**self._raw, **{k: v.to_dict() for k, v in self._changed.items()}}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class MemberState:
-    progress: Mapping[str, AchievementProgress] = field(default_factory=ProgressMap)  # by achievementId
+    progress: Mapping[str, AchievementProgress]  # by achievementId
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.progress, ProgressMap):
-            object.__setattr__(self, "progress", ProgressMap(changed=self.progress))
+    # Written out (init=False): mypyc compiles it to native code, where the generated one runs as Python
+    def __init__(self, progress: Mapping[str, AchievementProgress] | None = None) -> None:
+        if not isinstance(progress, ProgressMap):
+            progress = ProgressMap(changed=progress)
+        object.__setattr__(self, "progress", progress)
 
     @classmethod
     def empty(cls) -> MemberState:
@@ -99,8 +101,14 @@ class MemberState:
         return cls(ProgressMap(d.get("p", {})))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class ProcessResult:
     state: MemberState
     outcome: Outcome
     outputs: tuple[WebhookOutput, ...]
+
+    # Written out (init=False): mypyc compiles it to native code, where the generated one runs as Python
+    def __init__(self, state: MemberState, outcome: Outcome, outputs: tuple[WebhookOutput, ...]) -> None:
+        object.__setattr__(self, "state", state)
+        object.__setattr__(self, "outcome", outcome)
+        object.__setattr__(self, "outputs", outputs)

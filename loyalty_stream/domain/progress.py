@@ -3,30 +3,48 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 from .numbers import Number, dump, load, normalise
 from .tally import EMPTY_TALLY, Tally
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Bucket:
     """One period's total, and the uniqueAttribute values already counted in it."""
 
-    value: Number = 0
-    seen: frozenset[str] = frozenset()
+    value: Number
+    seen: frozenset[str]
+
+    # Written out (init=False): mypyc compiles it to native code, where the generated one runs as Python
+    def __init__(self, value: Number = 0, seen: frozenset[str] = frozenset()) -> None:
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "seen", seen)
 
 
 EMPTY_BUCKET: Final = Bucket()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class RuleProgress:
-    buckets: Mapping[int, Bucket] = field(default_factory=dict)
-    top: int | None = None  # newest bucket index admitted: the kept window ends here
-    floor: int | None = None  # buckets up to here belong to a completed round
-    arrivals: Tally = EMPTY_TALLY  # frequency-limit admissions per interval key
+    buckets: Mapping[int, Bucket]
+    top: int | None  # newest bucket index admitted: the kept window ends here
+    floor: int | None  # buckets up to here belong to a completed round
+    arrivals: Tally  # frequency-limit admissions per interval key
+
+    # Written out (init=False): mypyc compiles it to native code, where the generated one runs as Python
+    def __init__(
+        self,
+        buckets: Mapping[int, Bucket] | None = None,
+        top: int | None = None,
+        floor: int | None = None,
+        arrivals: Tally = EMPTY_TALLY,
+    ) -> None:
+        object.__setattr__(self, "buckets", {} if buckets is None else buckets)
+        object.__setattr__(self, "top", top)
+        object.__setattr__(self, "floor", floor)
+        object.__setattr__(self, "arrivals", arrivals)
 
     def bucket(self, index: int) -> Bucket:
         return self.buckets.get(index, EMPTY_BUCKET)
@@ -86,13 +104,28 @@ class RuleProgress:
 EMPTY_RULE: Final = RuleProgress()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class AchievementProgress:
     rules_version: int
-    completed_count: int = 0
-    rules: tuple[RuleProgress, ...] = ()
-    completions: Tally = EMPTY_TALLY  # completions per achievement-limit interval
-    reset_pending: bool = False  # rules changed since; the next change reports reset=true
+    completed_count: int
+    rules: tuple[RuleProgress, ...]
+    completions: Tally  # completions per achievement-limit interval
+    reset_pending: bool  # rules changed since; the next change reports reset=true
+
+    # Written out (init=False): mypyc compiles it to native code, where the generated one runs as Python
+    def __init__(
+        self,
+        rules_version: int,
+        completed_count: int = 0,
+        rules: tuple[RuleProgress, ...] = (),
+        completions: Tally = EMPTY_TALLY,
+        reset_pending: bool = False,
+    ) -> None:
+        object.__setattr__(self, "rules_version", rules_version)
+        object.__setattr__(self, "completed_count", completed_count)
+        object.__setattr__(self, "rules", rules)
+        object.__setattr__(self, "completions", completions)
+        object.__setattr__(self, "reset_pending", reset_pending)
 
     @classmethod
     def start(cls, rules_version: int, rule_count: int) -> AchievementProgress:

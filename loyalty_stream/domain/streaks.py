@@ -10,11 +10,17 @@ from .numbers import Number
 from .progress import RuleProgress
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class RuleStatus:
     current_value: Number  # the value of the period holding the reference date
     streak: int  # completedConsecutivePeriods: 0 once the streak has lapsed, capped at goal
     complete: bool
+
+    # Written out (init=False): mypyc compiles it to native code, where the generated one runs as Python
+    def __init__(self, current_value: Number, streak: int, complete: bool) -> None:
+        object.__setattr__(self, "current_value", current_value)
+        object.__setattr__(self, "streak", streak)
+        object.__setattr__(self, "complete", complete)
 
 
 def anchor_streak(rule: Rule, progress: RuleProgress) -> tuple[int | None, int]:

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 MAX_KEYS: Final = 256  # per tally: bounds a member's state whatever the interval size
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Tally:
-    counts: Mapping[int, int] = field(default_factory=dict)
-    below: int | None = None  # keys under this were forgotten: their count is unknown
+    counts: Mapping[int, int]
+    below: int | None  # keys under this were forgotten: their count is unknown
+
+    # Written out (init=False): mypyc compiles it to native code, where the generated one runs as Python
+    def __init__(self, counts: Mapping[int, int] | None = None, below: int | None = None) -> None:
+        object.__setattr__(self, "counts", {} if counts is None else counts)
+        object.__setattr__(self, "below", below)
 
     def get(self, key: int) -> int | None:
         """The count of an interval; None when it has been forgotten (the event is too old)."""

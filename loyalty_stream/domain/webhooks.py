@@ -85,13 +85,18 @@ def member_view(member: MemberRef) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Trigger:
     """The parts of a progress webhook that are the same for every achievement one event changed: built once
     per event and shared by its outputs (treat them as read-only)."""
 
     member: dict[str, Any]
     trigger: dict[str, Any]
+
+    # Written out (init=False): mypyc compiles it to native code, where the generated one runs as Python
+    def __init__(self, member: dict[str, Any], trigger: dict[str, Any]) -> None:
+        object.__setattr__(self, "member", member)
+        object.__setattr__(self, "trigger", trigger)
 
     @classmethod
     def of(cls, member: MemberRef, event: Event, local: datetime) -> Trigger:
