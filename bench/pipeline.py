@@ -14,6 +14,7 @@ from tqdm import tqdm
 from bench.harness import (
     Outcomes,
     Procs,
+    cpu_times,
     end_offsets,
     load_control_plane,
     per_second,
@@ -93,16 +94,25 @@ def _drain(run: Any, data: Preloaded, *, profile: bool) -> dict[str, Any]:
             stamps = outcomes.take(1, 600, bar)
             if not stamps:
                 raise RuntimeError(f"no outcome within 600 s; see {run.logs / 'processor'}")
+            cpu_before = cpu_times(worker.pid)
             with profiled(worker.pid, run.out / "profiles" / "processor.txt", enabled=profile):
                 stamps += outcomes.take(data.events - len(stamps), run.args.timeout, bar)
+            cpu_after = cpu_times(worker.pid)
         outcomes.close()
     first, last = stamps[0] / 1000, max(stamps) / 1000
     rate = (len(stamps) - 1) / (last - first) if last > first else 0.0
+    process_cpu, main_cpu, main_waiting = (b - a for a, b in zip(cpu_before, cpu_after, strict=True))
     return {
         "events": len(stamps),
         "startup_s": round(first - started, 2),
         "drain_s": round(last - first, 2),
         "events_per_s": round(rate),
+        # CPU per event: steadier than the rate on a machine shared with the broker (docs/benchmarks.md)
+        "cpu_us_per_event": {
+            "process": round(process_cpu / len(stamps) * 1e6, 1),
+            "main_thread": round(main_cpu / len(stamps) * 1e6, 1),
+            "main_thread_waiting_for_cpu": round(main_waiting / len(stamps) * 1e6, 1),
+        },
         "series": per_second(s / 1000 for s in stamps),
     }
 

@@ -47,6 +47,10 @@ def rows(results: dict[str, Any]) -> list[tuple[str, Any, str, str, str]]:
             add("faust", f"bare faust agent events/s, {mode}", r["faust"][mode]["events_per_s"], note)
     if "events_per_s" in r.get("processor", {}):
         add("processor", "processor events/s per worker", r["processor"]["events_per_s"])
+        cpu = r["processor"].get("cpu_us_per_event")
+        if cpu:
+            note = f"main thread {cpu['main_thread']}, waiting for a CPU {cpu['main_thread_waiting_for_cpu']}"
+            add("processor", "processor CPU µs per event (all threads)", cpu["process"], note)
         ceilings = (("pipe", "pipe baseline"), ("consumer", "aiokafka consumer"),
                     ("faust", "bare faust (patched)"), ("faust_stock", "bare faust (stock)"))  # fmt: skip
         for name, label in ceilings:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import struct
 from functools import lru_cache
-
-from aiokafka.partitioner import murmur2
 
 
 def split_key(key: bytes | None) -> tuple[str, str] | None:
@@ -16,6 +15,32 @@ def split_key(key: bytes | None) -> tuple[str, str] | None:
 
 def join_key(store: str, ident: str) -> bytes:
     return f"{store}:{ident}".encode()
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 (``org.apache.kafka.common.utils.Utils.murmur2``, what the Java client and faust's
+    producer hash keys with), reading the key's words in one ``struct`` call: ~3x aiokafka's pure-Python one,
+    which was a visible share of the intake agent."""
+    m, length = 0x5BD1E995, len(data)
+    h = (0x9747B28C ^ length) & 0xFFFFFFFF
+    words = length // 4
+    for k in struct.unpack_from(f"<{words}I", data):
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> 24
+        k = (k * m) & 0xFFFFFFFF
+        h = ((h * m) & 0xFFFFFFFF) ^ k
+    tail = length & 3
+    if tail:
+        rest = data[words * 4 :]
+        if tail == 3:
+            h ^= rest[2] << 16
+        if tail >= 2:
+            h ^= rest[1] << 8
+        h = ((h ^ rest[0]) * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 15
+    return h
 
 
 @lru_cache(maxsize=1 << 17)

@@ -40,40 +40,45 @@ RETRY_PAUSE = 1.0  # before records the broker refused are produced again
 
 
 class Delivery:
-    """A set of produced records being waited for. Delivery reports arrive on the producer's poll thread;
-    the waiter on the event loop is woken once, when the last one has arrived."""
+    """A set of produced records being waited for. Delivery reports arrive on the producer's poll thread (the
+    only thread that counts them); the waiter on the event loop is woken once, when the last one has arrived.
+    No lock: the waiter is published before it checks the count a last time, so a report arriving in between
+    is seen by one side or the other. ``offsets``: also keep the last offset written per partition (what a
+    table's changelog needs; outputs do not)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, *, offsets: bool = False) -> None:
         self._loop = loop
-        self._lock = threading.Lock()
         self._sent = 0
         self._done = 0
         self._waiter: asyncio.Future[None] | None = None
         self.failed: list[tuple[Message, KafkaError]] = []
         self.last_offsets: dict[tuple[str, int], int] = {}  # (topic, partition) -> last offset written
+        self.on_delivery = self._counted_with_offsets if offsets else self._counted
 
     def sent(self) -> None:
         self._sent += 1  # on the event loop, before librdkafka can report it
 
-    def on_delivery(self, err: KafkaError | None, msg: Message) -> None:
-        with self._lock:
-            self._done += 1
-            if err is not None:
-                self.failed.append((msg, err))
-            else:
-                where = (msg.topic(), msg.partition())
-                offset = msg.offset()
-                if offset > self.last_offsets.get(where, -1):
-                    self.last_offsets[where] = offset
-            if self._waiter is not None and self._done == self._sent:
-                self._loop.call_soon_threadsafe(_settle, self._waiter)
+    def _counted(self, err: KafkaError | None, msg: Message) -> None:
+        self._done += 1
+        if err is not None:
+            self.failed.append((msg, err))
+        if self._done == self._sent and (waiter := self._waiter) is not None:
+            self._loop.call_soon_threadsafe(_settle, waiter)
+
+    def _counted_with_offsets(self, err: KafkaError | None, msg: Message) -> None:
+        if err is None:
+            where = (msg.topic(), msg.partition())
+            offset = msg.offset()
+            if offset > self.last_offsets.get(where, -1):
+                self.last_offsets[where] = offset
+        self._counted(err, msg)
 
     async def wait(self) -> None:
-        with self._lock:
-            if self._done == self._sent:
-                return
-            self._waiter = self._loop.create_future()
-        await self._waiter
+        if self._done == self._sent:
+            return
+        self._waiter = waiter = self._loop.create_future()
+        if self._done != self._sent:
+            await waiter
         self._waiter = None
 
     @property
@@ -221,7 +226,7 @@ class Batch:
             await self._producer.settle(self._outputs)
             if self._previous is not None:
                 await asyncio.shield(self._previous._done)  # its changelog records go first
-            changes = Delivery(asyncio.get_running_loop())
+            changes = Delivery(asyncio.get_running_loop(), offsets=True)
             for table, layer in zip(self._tables, self._layers, strict=True):
                 table.produce_layer(layer, self._producer, changes)
             await self._producer.settle(changes)

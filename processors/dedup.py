@@ -42,8 +42,9 @@ def member_prefix(member_key: bytes) -> bytes:
     return hashlib.blake2b(member_key, digest_size=MEMBER_PREFIX_BYTES).digest()
 
 
-def marker_key(member_key: bytes, custom_event_id: str) -> bytes:
-    return member_prefix(member_key) + hashlib.blake2b(custom_event_id.encode(), digest_size=16).digest()
+def marker_key(prefix: bytes, custom_event_id: str) -> bytes:
+    """The marker key of a customEventId for the member whose ``member_prefix`` is ``prefix``."""
+    return prefix + hashlib.blake2b(custom_event_id.encode(), digest_size=16).digest()
 
 
 def marker_value(position: Position, custom_event_id: str) -> bytes:

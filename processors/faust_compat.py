@@ -336,7 +336,11 @@ class LocalStore:
 
     def _db(self, partition: int) -> Any:
         store = self._table.data
-        return store._db_for_partition(partition) if hasattr(store, "_db_for_partition") else store.data
+        dbs = getattr(store, "_dbs", None)
+        if dbs is None:  # memory:// store: one dict for every partition
+            return store.data
+        db = dbs.get(partition)  # faust opens a partition's database when it is assigned, closes it when revoked
+        return db if db is not None else store._db_for_partition(partition)
 
     def get(self, partition: int, key: bytes) -> bytes | None:
         value: bytes | None = self._db(partition).get(key)

@@ -9,7 +9,7 @@ import orjson
 from loyalty_stream.domain import WebhookOutput, message_id
 
 
-def webhook_record(output: WebhookOutput, data: str, *, subscriptions_offset: int = 0) -> dict[str, Any]:
+def webhook_record(output: WebhookOutput, data: str | bytes, *, subscriptions_offset: int = 0) -> dict[str, Any]:
     """``data``: the output's data as JSON (made once for this and the progress record).
     ``subscriptions_offset``: how far the writer had read the subscriptions topic; the sender fans out only
     once its own copy is that far, so a subscription made just before the event is not missed."""
@@ -24,7 +24,7 @@ def webhook_record(output: WebhookOutput, data: str, *, subscriptions_offset: in
     }
 
 
-def progress_record(output: WebhookOutput, payload: str) -> dict[str, Any]:
+def progress_record(output: WebhookOutput, payload: str | bytes) -> dict[str, Any]:
     data = output.data
     achievement = data["achievement"]
     progress = achievement["memberProgress"]

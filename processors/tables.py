@@ -28,30 +28,32 @@ Layer = dict[tuple[int, bytes], bytes | None]  # (partition, key) -> value, None
 
 class ChangelogTable:
     """A faust table's local store plus the writes not yet in it: the chunk being computed (``pending``) and the
-    chunks being committed (``sealed``, oldest first). Reads see the newest write."""
+    chunks being committed (``sealed``, oldest first). Reads see the newest write: ``unapplied`` holds, per key
+    written and not yet in the local store, its newest value and the layer it came from (one lookup per read,
+    however many chunks are in flight)."""
 
     def __init__(self, table: Any) -> None:
         self.local = LocalStore(table)
         self.topic = self.local.changelog_topic
         self.pending: Layer = {}
         self.sealed: list[Layer] = []
+        self.unapplied: dict[tuple[int, bytes], tuple[bytes | None, Layer]] = {}
 
     def get(self, partition: int, key: bytes) -> bytes | None:
-        where = (partition, key)
-        if where in self.pending:
-            return self.pending[where]
-        for layer in reversed(self.sealed):
-            if where in layer:
-                return layer[where]
+        found = self.unapplied.get((partition, key))
+        if found is not None:
+            return found[0]
         return self.local.get(partition, key)
 
     def set(self, partition: int, key: bytes, value: bytes) -> None:
         self.pending[(partition, key)] = value
+        self.unapplied[(partition, key)] = (value, self.pending)
 
     def delete(self, partition: int, key: bytes) -> None:
         """A tombstone, sent even when the key is not there (a re-delivered deletion must still reach the
         changelog)."""
         self.pending[(partition, key)] = None
+        self.unapplied[(partition, key)] = (None, self.pending)
 
     def items_with_prefix(self, partition: int, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         found = dict(self.local.items_with_prefix(partition, prefix))
@@ -83,10 +85,16 @@ class ChangelogTable:
             self.local.write(partition, writes, persisted_offset=offset)
         assert self.sealed and self.sealed[0] is layer, "chunks are applied in the order they were sealed"
         self.sealed.pop(0)
+        unapplied = self.unapplied
+        for where in layer:
+            found = unapplied.get(where)
+            if found is not None and found[1] is layer:  # not written again by a later chunk
+                del unapplied[where]
 
     def discard_layers(self) -> None:
         self.pending = {}
         self.sealed.clear()
+        self.unapplied.clear()
 
 
 class MemberStates:

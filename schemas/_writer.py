@@ -32,8 +32,9 @@ def _varint(n: int) -> bytes:
     return bytes(out)
 
 
-def _string(value: str) -> bytes:
-    data = value.encode()
+def _string(value: str | bytes) -> bytes:
+    """A string; given as UTF-8 bytes already (JSON from orjson), it is written as it is."""
+    data = value if isinstance(value, bytes) else value.encode()
     return _varint(len(data)) + data
 
 

@@ -51,6 +51,7 @@ class _Member:
     partition: int
     state: MemberState
     watermark: Position | None
+    prefix: bytes  # of its markers' keys
     changed: bool = False
 
 
@@ -92,6 +93,8 @@ class Evaluate:
             except DecodeError as exc:
                 part.append((event, "", exc))
                 continue
+            if name == "MemberEventBatch":
+                record = {"events": orjson.loads(record["events"])}
             part.append((event, name, record))
             size += len(record["events"]) if name == "MemberEventBatch" else 1
             if size >= CHUNK_EVENTS:
@@ -152,8 +155,8 @@ class Evaluate:
         member = members.get(key)
         if member is None:
             state, watermark = self.states.load(msg.partition, key)
-            member = members[key] = _Member(msg.partition, state, watermark)
-        marker_at = marker_key(key, custom_event_id)
+            member = members[key] = _Member(msg.partition, state, watermark, member_prefix(key))
+        marker_at = marker_key(member.prefix, custom_event_id)
         marker = read_marker(self.applied.get(msg.partition, marker_at))
         decision = verdict(position, member.watermark, marker[0] if marker else None)
         if decision != "apply":
@@ -218,7 +221,7 @@ class Evaluate:
             subscribed = control.has_subscription(output.store_code, output.event_name)
             if not (progress or subscribed):
                 continue
-            data = orjson.dumps(output.data).decode()
+            data = orjson.dumps(output.data)  # UTF-8 bytes: the Avro writers take them as they are
             if progress:
                 batch.send(
                     self._progress_topic,

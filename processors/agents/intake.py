@@ -17,6 +17,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from loyalty_stream.clock import iso_utc
 from loyalty_stream.domain.ids import source_event_id
 from loyalty_stream.identity import identifiers_of
@@ -70,7 +72,7 @@ class Forwards:
         items = self._pending.pop(partition, None)
         self._sizes.pop(partition, None)
         if items:
-            value = self._ctx.serde.encode("MemberEventBatch", {"events": items})
+            value = self._ctx.serde.encode("MemberEventBatch", {"events": orjson.dumps(items)})
             self._batch.send(self._ctx.topics.member_events.name, value, partition=partition)
 
     def send_all(self) -> None:

@@ -32,10 +32,10 @@ def test_verdicts() -> None:
 
 
 def test_markers_are_found_by_member_and_read_back() -> None:
-    member = b"DEFAULT:c-1"
+    member = member_prefix(b"DEFAULT:c-1")
     key = marker_key(member, "e-1")
-    assert key.startswith(member_prefix(member)) and len(key) == 24
-    assert marker_key(b"DEFAULT:c-2", "e-1") != key  # per member: the same id counts for each member once
+    assert key.startswith(member) and len(key) == 24
+    assert marker_key(member_prefix(b"DEFAULT:c-2"), "e-1") != key  # per member: an id counts once per member
     assert read_marker(marker_value((12, 3), "e-1:with:colons")) == ((12, 3), "e-1:with:colons")
 
 

@@ -82,21 +82,7 @@ SAMPLES = {
         "createdAt": "now",
         "data": "{}",
     },
-    "MemberEventBatch": {
-        "events": [
-            {
-                "customerId": "c",
-                "storeCode": "DEFAULT",
-                "type": "app_login",
-                "eventDate": "2024-05-01T00:00:00",
-                "customerData": {"customerId": None, "email": "a@b.c", "phone": None, "loyaltyCardNumber": None},
-                "body": "{}",
-                "eventId": None,
-                "customEventId": "e",
-                "createdAt": None,
-            }
-        ]
-    },
+    "MemberEventBatch": {"events": '[{"customerId": "c", "storeCode": "DEFAULT", "customEventId": "e"}]'},
 }
 
 
