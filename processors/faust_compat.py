@@ -411,4 +411,3 @@ def install() -> None:
 
 
 install()
-

@@ -4,14 +4,18 @@ reaches the changelog after the batch's outputs, and the local store after the c
 Three tables, co-partitioned with the input and member-events topics:
 - ``progress``: a member's state, key ``storeCode:customerId``, value JSON ``{"p": progress, "w": [offset,
   index]}``; ``w`` is the member-events position of the last event that changed it (processors/dedup.py).
-  The API reads ``p`` from this table's changelog (ingest_api/views.py).
+  The API reads ``p`` from this table's changelog (ingest_api/views.py). Values written by versions before
+  the watermark carry ``a``, their applied log: its customEventIds still count as applied until the dedup
+  window is over, so an upgrade in the middle of re-deliveries counts nothing twice.
 - ``applied``: one marker per applied customEventId (processors/dedup.py), kept for the dedup window.
 - ``parked``: events of members nobody has registered yet (processors/parking.py).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -97,24 +101,42 @@ class ChangelogTable:
         self.unapplied.clear()
 
 
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A member's stored value: its progress, its watermark, and (from values written before the watermark
+    existed) the applied log's customEventId -> first application time, kept until the dedup window is over."""
+
+    state: MemberState
+    watermark: Position | None
+    legacy: dict[str, float]
+
+
 class MemberStates:
     """Members' progress and the position of the last event that changed it, one value per member."""
 
-    def __init__(self, table: ChangelogTable) -> None:
+    def __init__(self, table: ChangelogTable, *, window_seconds: float) -> None:
         self.table = table
+        self.window_seconds = window_seconds
 
-    def load(self, partition: int, key: bytes) -> tuple[MemberState, Position | None]:
+    def load(self, partition: int, key: bytes) -> Stored:
         raw = self.table.get(partition, key)
         if not raw:
-            return MemberState.empty(), None
+            return Stored(MemberState.empty(), None, {})
         stored = orjson.loads(raw)
         watermark = stored.get("w")
-        return MemberState.from_dict(stored), (watermark[0], watermark[1]) if watermark else None
+        legacy = {cid: float(entry["t"]) for cid, entry in (stored.get("a") or {}).items()}
+        return Stored(MemberState.from_dict(stored), (watermark[0], watermark[1]) if watermark else None, legacy)
 
-    def save(self, partition: int, key: bytes, state: MemberState, watermark: Position | None) -> None:
+    def save(
+        self, partition: int, key: bytes, state: MemberState, watermark: Position | None, legacy: dict[str, float]
+    ) -> None:
         value: dict[str, Any] = state.to_dict()
         if watermark is not None:
             value["w"] = watermark
+        oldest = time.time() - self.window_seconds
+        kept = {cid: {"t": at} for cid, at in legacy.items() if at >= oldest}
+        if kept:
+            value["a"] = kept
         self.table.set(partition, key, orjson.dumps(value))
 
     def delete(self, partition: int, key: bytes) -> None:

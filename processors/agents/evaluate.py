@@ -52,6 +52,7 @@ class _Member:
     state: MemberState
     watermark: Position | None
     prefix: bytes  # of its markers' keys
+    legacy: dict[str, float]  # applied log of a value written before watermarks (processors/tables.py)
     changed: bool = False
 
 
@@ -59,7 +60,7 @@ class Evaluate:
     def __init__(self, ctx: Context, states: ChangelogTable, applied: ChangelogTable) -> None:
         self.ctx = ctx
         self.states_table = states
-        self.states = MemberStates(states)
+        self.states = MemberStates(states, window_seconds=ctx.settings.dedup_window_days * 86_400)
         self.applied = applied
         self._progress_topic = ctx.topics.progress.name
         self._webhooks_topic = ctx.topics.webhooks.name
@@ -117,11 +118,17 @@ class Evaluate:
                     self._apply(batch, counts, members, msg, (msg.offset, index), item, at)
             elif name == "ProcessorSignal" and record["kind"] == "member_deleted":
                 self._forget(batch, members, msg)
+            elif name == "CustomEvent" and (parts := split_key(msg.key)) is not None:
+                # One event per record, as versions before MemberEventBatch forwarded them: read across upgrades.
+                item = {**record, "customerId": parts[1], "customerData": record.get("customerData") or {}}
+                self._apply(
+                    batch, counts, members, msg, (msg.offset, 0), item, datetime.fromtimestamp(msg.timestamp, UTC)
+                )
             else:
                 self.ctx.dead_letter(batch, msg, "unexpected_record_type", f"a {name} record on member-events")
         for key, member in members.items():
             if member.changed:
-                self.states.save(member.partition, key, member.state, member.watermark)
+                self.states.save(member.partition, key, member.state, member.watermark, member.legacy)
 
     def _member_ref(self, store: str, customer_id: str) -> MemberRef:
         member = self.ctx.members.index.get(store, customer_id) or {}
@@ -154,11 +161,14 @@ class Evaluate:
         key = join_key(store.code, customer_id)
         member = members.get(key)
         if member is None:
-            state, watermark = self.states.load(msg.partition, key)
-            member = members[key] = _Member(msg.partition, state, watermark, member_prefix(key))
+            stored = self.states.load(msg.partition, key)
+            member = _Member(msg.partition, stored.state, stored.watermark, member_prefix(key), stored.legacy)
+            members[key] = member
         marker_at = marker_key(member.prefix, custom_event_id)
         marker = read_marker(self.applied.get(msg.partition, marker_at))
         decision = verdict(position, member.watermark, marker[0] if marker else None)
+        if decision == "apply" and custom_event_id in member.legacy:
+            decision = "duplicate"  # applied by a version before watermarks
         if decision != "apply":
             metrics.DUPLICATES.labels(decision).inc()
             if decision == "redelivered" and marker is None:
@@ -244,6 +254,8 @@ class Evaluate:
             return
         key = msg.key
         members.pop(key, None)
+        for custom_event_id in self.states.load(msg.partition, key).legacy:
+            batch.send(self.ctx.topics.custom_event_outcomes.name, None, key=join_key(parts[0], custom_event_id))
         for marker_at, value in self.applied.items_with_prefix(msg.partition, member_prefix(key)):
             found = read_marker(value)
             if found is not None:

@@ -74,6 +74,7 @@ class Report:
     inconsistent_duplicates: int = 0
     unexpected_webhooks: int = 0
     accepted_not_in_topic: int = 0
+    uncommitted: int = 0  # records of the processor's input topics its group had not committed once drained
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -86,6 +87,7 @@ class Report:
                 or self.inconsistent_duplicates
                 or self.unexpected_webhooks
                 or self.accepted_not_in_topic
+                or self.uncommitted
             )
             and self.accepted == self.sent
         )
@@ -95,14 +97,16 @@ class Report:
             f"| {self.seed} | {self.accepted}/{self.sent} | {len(self.faults)} ({', '.join(Counter(self.faults))}) "
             f"| {self.mismatched} | {self.lost} | {self.doubled} | {self.expected_webhooks - self.missing_webhooks}"
             f"/{self.expected_webhooks} | {self.duplicate_deliveries} | {self.inconsistent_duplicates} "
-            f"| {self.accepted_not_in_topic} | {self.seconds:.0f}s | {'PASS' if self.ok else 'FAIL'} |"
+            f"| {self.accepted_not_in_topic} | {self.uncommitted} | {self.seconds:.0f}s "
+            f"| {'PASS' if self.ok else 'FAIL'} |"
         )
 
 
 HEADER = (
     "| seed | accepted/sent | faults | members ≠ oracle | lost | doubled | webhooks received/expected "
-    "| duplicate deliveries | duplicates with other data | 200s missing from topic | time | result |\n"
-    "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    "| duplicate deliveries | duplicates with other data | 200s missing from topic | uncommitted once drained "
+    "| time | result |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -324,18 +328,23 @@ class Campaign:
         c.close()
         return out
 
-    def _drained(self, settings: Settings) -> bool:
+    def _uncommitted(self, settings: Settings) -> int:
+        """Records of the processor's input topics (events, member-events, member commands) past its group's
+        committed offsets."""
         topics = build_topics(settings)
         c = Consumer({**settings.kafka_config(), "group.id": settings.processor_app_id})
+        behind = 0
         try:
-            for topic in (topics.custom_events.name, topics.member_events.name):
+            for topic in (topics.custom_events.name, topics.member_events.name, topics.member_commands.name):
                 parts = [TopicPartition(topic, p) for p in c.list_topics(topic, timeout=10).topics[topic].partitions]
                 for tp in c.committed(parts, timeout=10):
-                    if max(tp.offset, 0) < c.get_watermark_offsets(tp, timeout=10)[1]:
-                        return False
-            return True
+                    behind += max(0, c.get_watermark_offsets(tp, timeout=10)[1] - max(tp.offset, 0))
+            return behind
         finally:
             c.close()
+
+    def _drained(self, settings: Settings) -> bool:
+        return self._uncommitted(settings) == 0
 
     def _check(
         self, settings: Settings, oracle: Oracle, members: list[tuple[str, str, dict[str, Any]]], receiver: Receiver
@@ -453,6 +462,7 @@ class Campaign:
             except TimeoutError as exc:
                 self.report.notes.append(str(exc))
             self._check(settings, oracle, members, receiver)
+            self.report.uncommitted = self._uncommitted(settings)
             self.report.notes += [f"restarts by watchdog: {dict(services.restarts)}"]
         finally:
             halt.set()
