@@ -15,6 +15,7 @@ lists what came out, for post-mortems.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 import time
@@ -219,3 +220,38 @@ def test_leader_rejoins_when_missing_topics_appear(kafka) -> None:
 
     seen = asyncio.run(scenario())
     assert seen[-1] == {AioTopicPartition(topic, p) for p in range(3)}
+
+
+def test_batched_delivery_creates_no_task_per_record(kafka, tmp_path) -> None:
+    """faust_compat fix 5: faust hands a fetched batch to its streams with one ``wait_first`` (four tasks and an
+    ``asyncio.wait``), not one per record. The same drain with plain faust shows what the fix removes."""
+    topic = f"tasks{uuid.uuid4().hex[:6]}"
+    admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
+    admin.create_topics([NewTopic(topic, 4, 1)])[topic].result(30)
+    records = 4000
+    _produce(kafka.bootstrap, topic, range(records))
+
+    def drain(name: str, **env: str) -> dict[str, int]:
+        out = tmp_path / f"{name}.json"
+        probe = {"PROBE_BROKER": kafka.bootstrap, "PROBE_TOPIC": topic, "PROBE_RECORDS": str(records)}
+        probe |= {"PROBE_OUT": str(out), "PROBE_WEB_PORT": str(free_port())}
+        proc = spawn(
+            [sys.executable, "-m", "tests.support.faust_tasks", "worker"],
+            env={**os.environ, **probe, **env},
+            log=tmp_path / f"{name}.log",
+        )
+        try:
+            wait_until(lambda: out.exists() or proc.poll() is not None, timeout=120, what=f"{name} to drain {topic}")
+        finally:
+            stop(proc)
+        assert out.exists(), (tmp_path / f"{name}.log").read_text(errors="replace")[-3000:]
+        result: dict[str, int] = json.loads(out.read_text())
+        return result
+
+    patched = drain("patched")
+    plain = drain("plain", PROBE_WITHOUT_FAUST_COMPAT="1")
+    print(f"tasks per record: patched {patched['tasks'] / patched['records']:.3f}, plain "
+          f"{plain['tasks'] / plain['records']:.3f}")  # fmt: skip
+    assert patched["records"] >= records and plain["records"] >= records
+    assert patched["tasks"] < 0.2 * patched["records"]  # one wait_first per fetched batch
+    assert plain["tasks"] > 3 * plain["records"]  # faust's own loop: one wait_first per record
