@@ -126,7 +126,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                     "of the processor's rate")  # fmt: skip
     ap.add_argument("--e2e-seconds", type=float, default=10, help="seconds of offered load per e2e step")
     ap.add_argument("--latency-rate", type=float, default=2000, help="events/s produced in the latency phase")
-    ap.add_argument("--latency-seconds", type=float, default=30, help="seconds of load in the latency phase")
+    ap.add_argument("--latency-seconds", type=float, default=30, help="measured seconds of load, latency phase")
+    ap.add_argument("--latency-warmup", type=float, default=5, help="seconds of load before the latency phase "
+                    "measures (a worker that has just started fills its caches)")  # fmt: skip
     ap.add_argument("--ingest-seconds", type=int, default=15, help="seconds per wrk run")
     ap.add_argument("--sender-deliveries", type=int, default=20_000, help="deliveries per sender case")
     ap.add_argument("--timeout", type=float, default=7200, help="longest wait for any drain")

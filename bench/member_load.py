@@ -100,33 +100,38 @@ class _FirstProgress:
 
 
 def latency(run: Any) -> dict[str, Any]:
-    rate, seconds = run.args.latency_rate, run.args.latency_seconds
+    """Open-loop load at ``--latency-rate`` for ``--latency-warmup`` seconds (not measured: a worker that has
+    just started fills its caches and its broker its segments), then ``--latency-seconds`` measured."""
+    rate, seconds, warmup = run.args.latency_rate, run.args.latency_seconds, run.args.latency_warmup
     settings = run.settings("lat.")
     people = member_ids(20_000, run.args.seed + 11)
     load_control_plane(settings, people, [subscription(store, 0, "http://127.0.0.1:9/hook") for store in STORES])
     topic = build_topics(settings).custom_events.name
-    load = list(events(int(rate * seconds), people, run.args.seed, ids="latency"))
+    total = int(rate * (warmup + seconds))
+    records = []
+    for event in events(total, people, run.args.seed, ids="latency"):
+        kind, value = next(iter(event["customerData"].items()))
+        key = f"{event['storeCode']}:{kind}:{value}".encode()
+        records.append((custom_event_id(event["storeCode"], event["eventId"]), key, as_json(event)))
+    measured_from = int(rate * warmup)
     outcomes = Outcomes(settings)
     progress = _FirstProgress(settings)
-    produced: dict[str, float] = {}  # customEventId -> produce time (epoch ms)
+    produced: dict[str, float] = {}  # customEventId -> produce time (epoch ms), measured events only
     with Procs(settings, run.logs / "latency") as procs:
         procs.service("processor", "processors")
-        _produce(settings, list(events(200, people, run.args.seed, ids="latency-warmup")))
-        _drained(outcomes, 200, run.args.timeout, "warm-up")
+        _produce(settings, list(events(200, people, run.args.seed, ids="latency-ready")))
+        _drained(outcomes, 200, run.args.timeout, "processor ready")
         p = producer(settings, **{"linger.ms": 1})
-        records = []
-        for event in load:
-            kind, value = next(iter(event["customerData"].items()))
-            key = f"{event['storeCode']}:{kind}:{value}".encode()
-            records.append((custom_event_id(event["storeCode"], event["eventId"]), key, as_json(event)))
         started, sent = time.monotonic(), 0
-        with tqdm(total=len(records), desc=f"latency at {rate:g}/s") as bar:
+        with tqdm(total=len(records), desc=f"latency at {rate:g}/s ({warmup:g} s warm-up)") as bar:
             while sent < len(records):
                 # Open loop, in 5 ms steps: every event due by now goes out, whatever the processor does.
                 due = min(len(records), int((time.monotonic() - started) * rate) + 1)
                 now_ms = time.time() * 1000
-                for cid, key, value in records[sent:due]:
-                    produced[cid] = now_ms
+                for n in range(sent, due):
+                    cid, key, value = records[n]
+                    if n >= measured_from:
+                        produced[cid] = now_ms
                     p.produce(topic, key=key, value=value)
                 bar.update(due - sent)
                 sent = due
@@ -134,7 +139,7 @@ def latency(run: Any) -> dict[str, Any]:
                 time.sleep(0.005)
         sent_seconds = time.monotonic() - started
         p.flush(60)
-        _drained(outcomes, len(load), run.args.timeout, "latency outcomes")  # every event decided
+        _drained(outcomes, len(records), run.args.timeout, "latency outcomes")  # every event decided
         progress.read(5.0)
     outcomes.close()
     progress.close()
@@ -147,8 +152,9 @@ def latency(run: Any) -> dict[str, Any]:
     return {
         "offered_per_s": rate,
         "seconds": seconds,
-        "events": len(load),
-        "achieved_send_per_s": round(len(load) / sent_seconds, 1),
+        "warmup_seconds": warmup,
+        "events": len(produced),
+        "achieved_send_per_s": round(len(records) / sent_seconds, 1),
         "with_progress": len(latencies),
         "latency_ms": {**percentiles(latencies, (50, 90, 99)), "max": round(max(latencies), 2) if latencies else None},
         "p99_ms_by_second": [percentiles(by_second.get(s, []), (99,)).get("p99") for s in range(max(by_second) + 1)]
