@@ -66,9 +66,9 @@ class Delivery:
             self._loop.call_soon_threadsafe(_settle, waiter)
 
     def _counted_with_offsets(self, err: KafkaError | None, msg: Message) -> None:
-        if err is None:
-            where = (msg.topic(), msg.partition())
-            offset = msg.offset()
+        topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+        if err is None and topic is not None and partition is not None and offset is not None:
+            where = (topic, partition)
             if offset > self.last_offsets.get(where, -1):
                 self.last_offsets[where] = offset
         self._counted(err, msg)
@@ -99,7 +99,7 @@ class OutputProducer:
         self._settings = settings
         self._producer: Any = None
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._poller: threading.Thread | None = None
 
     def start(self) -> None:
         self._producer = make_producer(
@@ -114,8 +114,8 @@ class OutputProducer:
                 "message.timeout.ms": 60_000,
             },
         )
-        self._thread = threading.Thread(target=self._poll, name="processor-producer-poll", daemon=True)
-        self._thread.start()
+        self._poller = threading.Thread(target=self._poll, name="processor-producer-poll", daemon=True)
+        self._poller.start()
 
     def _poll(self) -> None:
         while not self._stop.is_set():
@@ -157,15 +157,24 @@ class OutputProducer:
             await asyncio.sleep(RETRY_PAUSE)
             delivery.failed = []
             for msg, _err in failed:
-                self.produce(delivery, msg.topic(), msg.value(), msg.key(), msg.partition(), msg.headers())
+                topic, partition, headers = msg.topic(), msg.partition(), msg.headers()
+                assert topic is not None  # a produced record has its topic and partition
+                self.produce(
+                    delivery,
+                    topic,
+                    msg.value(),  # type: ignore[arg-type]
+                    msg.key(),  # type: ignore[arg-type]
+                    -1 if partition is None else partition,
+                    headers,  # type: ignore[arg-type]
+                )
             await delivery.wait()
 
     def close(self, timeout: float = 10.0) -> None:
         if self._producer is not None:
             self._producer.flush(timeout)
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
+        if self._poller is not None:
+            self._poller.join(5)
 
     def brokers_reachable(self, timeout: float = 1.0) -> bool:
         try:

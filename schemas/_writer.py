@@ -76,9 +76,22 @@ def _value(src: _Source, schema: Any, expr: str, depth: int) -> None:
     if isinstance(schema, dict) and schema.get("type") in _PRIMITIVES:
         schema = schema["type"]
     if schema == "string":
-        src.add(depth, f"out += _string({expr})")
+        # Inlined: most strings are shorter than 64 bytes, whose length is one byte (no call per field).
+        var = src.name("s")
+        src.add(depth, f"{var} = {expr}")
+        src.add(depth, f"{var} = {var} if {var}.__class__ is bytes else {var}.encode()")
+        src.add(depth, f"if len({var}) < 64:")
+        src.add(depth + 1, f"out.append(len({var}) << 1)")
+        src.add(depth, "else:")
+        src.add(depth + 1, f"out += _varint(len({var}))")
+        src.add(depth, f"out += {var}")
     elif schema in ("long", "int"):
-        src.add(depth, f"out += _varint({expr})")
+        var = src.name("n")
+        src.add(depth, f"{var} = {expr}")
+        src.add(depth, f"if 0 <= {var} < 64:")
+        src.add(depth + 1, f"out.append({var} << 1)")
+        src.add(depth, "else:")
+        src.add(depth + 1, f"out += _varint({var})")
     elif schema == "boolean":
         src.add(depth, f"out += b'\\x01' if {expr} else b'\\x00'")
     elif schema == "double":
