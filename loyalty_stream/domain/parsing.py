@@ -76,6 +76,7 @@ def _rule(
     if not isinstance(raw, Mapping):
         report.add(path, "must be an object")
         return None, {}
+    errors_before = len(report.errors)
     trigger, kind, event = raw.get("trigger"), raw.get("type"), raw.get("event")
     if trigger not in ("custom_event", "transaction"):
         report.add(f"{path}.trigger", "must be custom_event or transaction")
@@ -102,6 +103,9 @@ def _rule(
     }
     if isinstance(raw.get("uniqueReferee"), bool):
         normal["uniqueReferee"] = raw["uniqueReferee"]
+    if len(report.errors) > errors_before:
+        # Not built: the achievement is refused anyway, and a compiled Rule checks its fields' types.
+        return None, normal
     rule = Rule(
         rule_id(achievement_id, version, index),
         cast(Any, trigger),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loyalty_stream.domain import (
     AchievementInvalid,
@@ -290,3 +293,45 @@ def test_view_of_getting_started() -> None:
         "period": {"type": "last_day", "consecutive": 1, "value": 7},
     }
     assert view["rules"][0]["limit"] == {"value": 1, "interval": {"type": "calendarDays", "value": 1}}
+
+
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 10),
+    st.floats(allow_nan=False, width=32),
+    st.text(max_size=5),
+    st.sampled_from(
+        [
+            "custom_event",
+            "transaction",
+            "direct",
+            "referral",
+            "overall",
+            "day",
+            "last_day",
+            "sum",
+            "quantity",
+            "event.body.x",
+            "is_equal",
+            "calendarDays",
+        ]
+    ),
+)
+_KEYS = st.sampled_from(["trigger", "type", "event", "conditions", "aggregation", "completeRule", "period",
+                         "periodGoal", "value", "consecutive", "limit", "interval", "translations", "en", "name",
+                         "uniqueReferee", "uniqueAttribute", "rule", "attribute", "operator", "data"])  # fmt: skip
+_JSON = st.recursive(
+    _SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_KEYS, inner, max_size=5)),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.sampled_from(["rules", "translations", "active", "activity", "limit"]), _JSON, max_size=5))
+def test_any_body_is_parsed_or_refused_with_fields(body: dict[str, Any]) -> None:
+    """Never another exception: the compiled core (mypyc) checks its objects' field types, so a faulty rule
+    must be refused before one is built (a 500 schemathesis found: a rule of nothing but uniqueReferee)."""
+    with contextlib.suppress(AchievementInvalid):
+        parse_achievement(body, achievement_id="a", store_code="S")
