@@ -1,5 +1,5 @@
 # One image for the three services; docker-compose.yml picks the command.
-# The build stage has a C compiler: it compiles the domain core with mypyc (loyalty_stream/compile_domain.py)
+# The build stage has a C compiler: it compiles the domain core with mypyc (loyalty_stream/tools/compile_domain.py)
 # into the virtualenv the runtime stage copies.
 FROM python:3.11 AS build
 WORKDIR /app
@@ -11,7 +11,7 @@ COPY schemas schemas
 COPY webhook_sender webhook_sender
 RUN python -m venv /venv \
  && /venv/bin/pip install --no-cache-dir . "mypy>=1.11" \
- && /venv/bin/python -m loyalty_stream.compile_domain
+ && /venv/bin/python -m loyalty_stream.tools.compile_domain
 
 FROM python:3.11-slim
 COPY --from=build /venv /venv

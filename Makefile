@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 
 # The domain core compiled with mypyc where a C compiler is at hand (a no-op when current; plain Python otherwise).
 install: $(STAMP)
-	$(PY) -m loyalty_stream.compile_domain
+	$(PY) -m loyalty_stream.tools.compile_domain
 
 run: install
 	$(VENV)/bin/loyalty-stream run

@@ -1,8 +1,8 @@
 """``python -m bench``: every phase of issue 7 on a broker of its own; a table, JSON and PNG plots in bench/results/.
 
-    python -m bench                                 # default sizes (see --help)
-    python -m bench --events 1000000                # the issue's full size: 1M events, 100k members
-    python -m bench --phases pipe,processor         # a subset
+python -m bench                                 # default sizes (see --help)
+python -m bench --events 1000000                # the issue's full size: 1M events, 100k members
+python -m bench --phases pipe,processor         # a subset
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from bench import api, ceilings, member_load, pipeline, report
 from bench import sender as sender_phase
 from bench.harness import bench_settings, load_average, start_broker
 from bench.workload import member_ids
-from loyalty_stream.settings import Settings
+from loyalty_stream.config.settings import Settings
 
 PHASES = ("pipe", "consumer", "faust", "processor", "hot-member", "latency", "recovery", "sender", "ingest", "e2e")
 

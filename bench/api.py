@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from bench.harness import Procs, arrivals, load_control_plane, per_second, percentiles, profiled, summarize_profile
 from bench.workload import STORES, subscription
-from loyalty_stream.procs import free_port, wait_until
+from loyalty_stream.tools.procs import free_port, wait_until
 
 WRK_LUA = Path(__file__).parent / "wrk" / "events.lua"
 KEYS = {"DEFAULT": "dev-key", "OTHER": "other-key"}

@@ -16,8 +16,8 @@ import uuid
 from typing import Any
 
 from bench.harness import Procs
-from loyalty_stream.procs import free_port
-from loyalty_stream.topics import build_topics
+from loyalty_stream.kafka.topics import build_topics
+from loyalty_stream.tools.procs import free_port
 
 
 def consumer(run: Any, data: Any) -> dict[str, Any]:

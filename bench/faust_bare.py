@@ -19,7 +19,7 @@ import time
 
 import faust
 
-from loyalty_stream.settings import Settings
+from loyalty_stream.config.settings import Settings
 
 MODE = os.environ.get("BENCH_FAUST_MODE", "stock")
 if MODE == "patched":

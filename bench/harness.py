@@ -19,13 +19,13 @@ import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from bench.workload import SCHEMAS, STORES, achievements
-from loyalty_stream.clock import iso_utc
+from loyalty_stream.config.settings import Settings
 from loyalty_stream.domain import parse_achievement
-from loyalty_stream.kafka import create_topics
-from loyalty_stream.localkafka import LocalBroker
-from loyalty_stream.procs import free_port, port_open, spawn, stop, wait_until
-from loyalty_stream.settings import Settings
-from loyalty_stream.topics import build_topics
+from loyalty_stream.domain.clock import iso_utc
+from loyalty_stream.kafka.client import create_topics
+from loyalty_stream.kafka.topics import build_topics
+from loyalty_stream.tools.localkafka import LocalBroker
+from loyalty_stream.tools.procs import free_port, port_open, spawn, stop, wait_until
 from schemas.serde import Serde
 
 
@@ -332,7 +332,7 @@ LAYERS = {
 
 
 def _where(frame: str) -> str:
-    """'function (file:line)' → the file (py-spy prints paths relative to sys.path: 'aiokafka/client.py')."""
+    """'function (file:line)' → the file (py-spy prints paths relative to sys.path, e.g. aiokafka's client.py)."""
     return frame.rpartition(" (")[2].rstrip(")").rpartition(":")[0] or "?"
 
 

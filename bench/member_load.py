@@ -19,7 +19,7 @@ from tqdm import tqdm
 from bench.harness import Outcomes, Procs, load_control_plane, percentiles, producer
 from bench.workload import STORES, as_json, events, member_ids, subscription
 from loyalty_stream.domain.ids import custom_event_id
-from loyalty_stream.topics import build_topics
+from loyalty_stream.kafka.topics import build_topics
 
 HOT_HISTORY = 50_000
 HOT_MEASURED = 20_000

@@ -23,9 +23,9 @@ from bench.harness import (
     summarize_profile,
 )
 from bench.workload import STORES, as_json, events, subscription
-from loyalty_stream.kafka import admin
-from loyalty_stream.settings import Settings
-from loyalty_stream.topics import build_topics
+from loyalty_stream.config.settings import Settings
+from loyalty_stream.kafka.client import admin
+from loyalty_stream.kafka.topics import build_topics
 
 
 @dataclass

@@ -18,8 +18,8 @@ from bench.harness import (
     summarize_profile,
 )
 from bench.workload import subscription, webhook_messages
-from loyalty_stream.procs import free_port
-from loyalty_stream.topics import build_topics
+from loyalty_stream.kafka.topics import build_topics
+from loyalty_stream.tools.procs import free_port
 from schemas.serde import Serde
 
 

@@ -40,10 +40,10 @@ from ingest_api.routes import (
     webhook_ops,
     webhooks,
 )
-from loyalty_stream.controlplane import ControlPlane
-from loyalty_stream.members import MemberDirectory
-from loyalty_stream.settings import Settings
-from loyalty_stream.topics import build_topics
+from loyalty_stream.config.settings import Settings
+from loyalty_stream.kafka.topics import build_topics
+from loyalty_stream.replicas.controlplane import ControlPlane
+from loyalty_stream.replicas.members import MemberDirectory
 from schemas.serde import Serde
 
 log = logging.getLogger(__name__)
@@ -179,7 +179,7 @@ def create_app(settings: Settings) -> FastAPI:
 def main(settings: Settings | None = None) -> None:
     import uvicorn
 
-    from loyalty_stream.logs import configure_logging
+    from loyalty_stream.config.logs import configure_logging
 
     settings = settings or Settings()
     configure_logging(settings, service="ingest-api")

@@ -23,7 +23,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ingest_api.errors import ApiError, PayloadTooLarge, bad_request, error_response
-from loyalty_stream.settings import Settings
+from loyalty_stream.config.settings import Settings
 
 BATCH_PATH = re.compile(r"^/api/[^/]+/customEvent/batch/?$")
 

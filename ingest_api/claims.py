@@ -16,11 +16,11 @@ from confluent_kafka import TopicPartition
 
 from ingest_api.errors import BrokerUnavailable
 from ingest_api.producer import AckedProducer
-from loyalty_stream.clock import iso_utc
-from loyalty_stream.kafka import consumer
-from loyalty_stream.members import MemberDirectory
-from loyalty_stream.settings import Settings
-from loyalty_stream.topics import Topics
+from loyalty_stream.config.settings import Settings
+from loyalty_stream.domain.clock import iso_utc
+from loyalty_stream.kafka.client import consumer
+from loyalty_stream.kafka.topics import Topics
+from loyalty_stream.replicas.members import MemberDirectory
 from schemas.serde import DecodeError, Serde
 
 log = logging.getLogger(__name__)

@@ -15,11 +15,11 @@ from ingest_api.errors import Forbidden, NotAuthenticated, NotFound
 from ingest_api.producer import AckedProducer
 from ingest_api.rate_limit import RateLimiter
 from ingest_api.views import ReadModels
-from loyalty_stream.catalog import AchievementCatalog
-from loyalty_stream.controlplane import ControlPlane
-from loyalty_stream.members import MemberDirectory
-from loyalty_stream.settings import Settings, Store
-from loyalty_stream.topics import Topics
+from loyalty_stream.config.settings import Settings, Store
+from loyalty_stream.kafka.topics import Topics
+from loyalty_stream.replicas.catalog import AchievementCatalog
+from loyalty_stream.replicas.controlplane import ControlPlane
+from loyalty_stream.replicas.members import MemberDirectory
 from schemas.serde import Serde
 
 
@@ -77,7 +77,7 @@ def _key_matches(candidate: str, keys: frozenset[str]) -> bool:
     return any(hmac.compare_digest(candidate.encode(), k.encode()) for k in keys)
 
 
-STORE_CODE = r"^[A-Za-z0-9_-]{1,64}$"  # domain.md §1; a malformed code is 400 before authentication
+STORE_CODE = r"^[A-Za-z0-9_-]{1,64}$"  # docs/domain.md §1; a malformed code is 400 before authentication
 # The contract's security scheme ("token", an API key in X-AUTH-TOKEN); missing → our 401, not FastAPI's 403.
 API_KEY = APIKeyHeader(
     name="X-AUTH-TOKEN", scheme_name="token", description="API key of a store (tenant)", auto_error=False

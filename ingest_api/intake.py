@@ -11,12 +11,12 @@ import orjson
 from ingest_api.errors import FieldProblem
 from ingest_api.models import EventIn
 from ingest_api.strict import EARLIEST_EVENT_DATE, json_problems, parse_datetime
-from loyalty_stream.clock import iso_utc
-from loyalty_stream.controlplane import ControlPlane
+from loyalty_stream.config.settings import Store
+from loyalty_stream.domain.clock import iso_utc
+from loyalty_stream.domain.identity import identifiers_of
 from loyalty_stream.domain.ids import custom_event_id
-from loyalty_stream.identity import identifiers_of
-from loyalty_stream.settings import Store
-from loyalty_stream.validation import body_problems
+from loyalty_stream.domain.validation import body_problems
+from loyalty_stream.replicas.controlplane import ControlPlane
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
 

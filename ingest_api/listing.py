@@ -26,7 +26,7 @@ from starlette.datastructures import QueryParams
 
 from ingest_api.errors import BadRequest, FieldProblem
 from ingest_api.strict import parse_datetime
-from loyalty_stream.identity import normalise
+from loyalty_stream.domain.identity import normalise
 
 Kind = Literal["text", "id", "bool", "int", "datetime", "email", "phone", "loyaltyCardNumber"]
 UTC_ZONE = ZoneInfo("UTC")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ingest_api.errors import NotFound
-from loyalty_stream.identity import normalise
-from loyalty_stream.members import MemberIndex
+from loyalty_stream.domain.identity import normalise
+from loyalty_stream.replicas.members import MemberIndex
 
 _KINDS = ("email", "phone", "loyaltyCardNumber")
 

@@ -10,16 +10,26 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REGISTRY = CollectorRegistry()
 REQUESTS = Counter("loyalty_api_requests_total", "HTTP requests", ["method", "route", "status"], registry=REGISTRY)
-LATENCY = Histogram("loyalty_api_request_seconds", "HTTP request latency", ["method", "route"], registry=REGISTRY,
-                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
-EVENTS_ACCEPTED = Counter("loyalty_api_events_accepted_total", "Custom events acknowledged by Kafka", ["store"],
-                          registry=REGISTRY)
+LATENCY = Histogram(
+    "loyalty_api_request_seconds",
+    "HTTP request latency",
+    ["method", "route"],
+    registry=REGISTRY,
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+)
+EVENTS_ACCEPTED = Counter(
+    "loyalty_api_events_accepted_total", "Custom events acknowledged by Kafka", ["store"], registry=REGISTRY
+)
 
-PRODUCE_IN_FLIGHT = Gauge("loyalty_api_produce_in_flight", "Records sent to Kafka and not yet acknowledged",
-                          registry=REGISTRY)
-PRODUCE_FAILURES = Counter("loyalty_api_produce_failures_total",
-                           "Writes answered 503: queue_full, brokers_down, not_enqueued, not_acknowledged",
-                           ["reason"], registry=REGISTRY)
+PRODUCE_IN_FLIGHT = Gauge(
+    "loyalty_api_produce_in_flight", "Records sent to Kafka and not yet acknowledged", registry=REGISTRY
+)
+PRODUCE_FAILURES = Counter(
+    "loyalty_api_produce_failures_total",
+    "Writes answered 503: queue_full, brokers_down, not_enqueued, not_acknowledged",
+    ["reason"],
+    registry=REGISTRY,
+)
 
 router = APIRouter(tags=["Operations"])
 

@@ -27,8 +27,8 @@ from rocksdict import Rdict, WriteBatch
 
 from ingest_api.errors import BadRequest, FieldProblem
 from ingest_api.listing import ListQuery, decode_cursor, encode_cursor, total
-from loyalty_stream.clock import iso_utc
 from loyalty_stream.domain import custom_event_id
+from loyalty_stream.domain.clock import iso_utc
 
 SEP = b"\x00"
 SCAN_BUDGET = 10_000  # index entries read past the page to count a filtered list (or per scroll page)

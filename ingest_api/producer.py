@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from ingest_api.errors import BrokerUnavailable
 from ingest_api.metrics import PRODUCE_FAILURES, PRODUCE_IN_FLIGHT
-from loyalty_stream.producer import AwaitableProducer, Headers, ProduceFailed
-from loyalty_stream.settings import Settings
+from loyalty_stream.config.settings import Settings
+from loyalty_stream.kafka.producer import AwaitableProducer, Headers, ProduceFailed
 
 __all__ = ["AckedProducer", "Headers"]
 

@@ -1,6 +1,6 @@
 """Limits on free-form JSON in requests (event bodies, achievement definitions, members' extra fields).
 
-domain.md's limits: strings (values and object keys) at most 255 characters, numbers finite. Numbers must
+docs/domain.md's limits: strings (values and object keys) at most 255 characters, numbers finite. Numbers must
 also lie within ±(2^53 - 1), the range where every integer is exact in an IEEE double (I-JSON, RFC 7493):
 a larger one is read differently by JavaScript clients, and once progress sums it exactly (as an int)
 it can outgrow the 64-bit integers the JSON encoders downstream can write. Nesting is bounded too. The

@@ -34,12 +34,12 @@ from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteOptions
 from ingest_api.errors import ApiError
 from ingest_api.outcome_store import OutcomeStore
 from ingest_api.strict import parse_datetime
-from loyalty_stream.clock import iso_utc
+from loyalty_stream.config.settings import Settings, Store
 from loyalty_stream.domain import MemberState
-from loyalty_stream.keys import join_key
-from loyalty_stream.mirror import TopicMirror, keyed_record
-from loyalty_stream.settings import Settings, Store
-from loyalty_stream.topics import Topics
+from loyalty_stream.domain.clock import iso_utc
+from loyalty_stream.kafka.keys import join_key
+from loyalty_stream.kafka.mirror import TopicMirror, keyed_record
+from loyalty_stream.kafka.topics import Topics
 from schemas.serde import Serde
 
 log = logging.getLogger(__name__)

@@ -21,12 +21,12 @@ from typing import Any
 
 import faust
 
-from loyalty_stream.catalog import AchievementCatalog
-from loyalty_stream.clock import iso_utc
-from loyalty_stream.controlplane import ControlPlane
-from loyalty_stream.members import MemberDirectory
-from loyalty_stream.settings import Settings
-from loyalty_stream.topics import build_topics
+from loyalty_stream.config.settings import Settings
+from loyalty_stream.domain.clock import iso_utc
+from loyalty_stream.kafka.topics import build_topics
+from loyalty_stream.replicas.catalog import AchievementCatalog
+from loyalty_stream.replicas.controlplane import ControlPlane
+from loyalty_stream.replicas.members import MemberDirectory
 from processors import (
     faust_compat,  # patches faust before the app exists; see the module
     metrics,
@@ -77,7 +77,7 @@ class Processor:
             datadir=str(datadir),
             topic_partitions=s.topic_partitions,
             topic_replication_factor=s.topic_replication_factor,
-            topic_allow_declare=False,  # every topic comes from loyalty_stream.topics
+            topic_allow_declare=False,  # every topic comes from loyalty_stream.kafka.topics
             broker_session_timeout=10.0,
             broker_heartbeat_interval=2.0,
             broker_max_poll_records=MAX_POLL_RECORDS,
@@ -182,7 +182,7 @@ def tune_collector() -> None:
 def main(settings: Settings | None = None, argv: list[str] | None = None) -> None:
     import sys
 
-    from loyalty_stream.logs import configure_logging
+    from loyalty_stream.config.logs import configure_logging
 
     settings = settings or Settings()
     configure_logging(settings, service="processor")

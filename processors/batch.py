@@ -30,8 +30,8 @@ from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, KafkaException, Message
 
-from loyalty_stream.kafka import producer as make_producer
-from loyalty_stream.settings import Settings
+from loyalty_stream.config.settings import Settings
+from loyalty_stream.kafka.client import producer as make_producer
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Deciding a member command: identifiers are unique per store among active members (domain.md §2).
+"""Deciding a member command: identifiers are unique per store among active members (docs/domain.md §2).
 
 Pure: the agent passes the command and the store's member index (caught up with the members topic),
 and writes what the decision says.
@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from loyalty_stream.identity import identifiers_of
-from loyalty_stream.members import MEMBER_IDENTIFIERS, MemberIndex
+from loyalty_stream.domain.identity import identifiers_of
+from loyalty_stream.replicas.members import MEMBER_IDENTIFIERS, MemberIndex
 
 OPS = ("register", "update", "delete")
 

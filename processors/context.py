@@ -11,13 +11,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from loyalty_stream.catalog import AchievementCatalog
-from loyalty_stream.clock import iso_utc
-from loyalty_stream.controlplane import ControlPlane
-from loyalty_stream.keys import join_key
-from loyalty_stream.members import MemberDirectory
-from loyalty_stream.settings import Settings
-from loyalty_stream.topics import Topics
+from loyalty_stream.config.settings import Settings
+from loyalty_stream.domain.clock import iso_utc
+from loyalty_stream.kafka.keys import join_key
+from loyalty_stream.kafka.topics import Topics
+from loyalty_stream.replicas.catalog import AchievementCatalog
+from loyalty_stream.replicas.controlplane import ControlPlane
+from loyalty_stream.replicas.members import MemberDirectory
 from processors import metrics
 from processors.batch import Batch, BatchTable, OutputProducer
 from processors.outputs import outcome_record

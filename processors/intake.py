@@ -11,11 +11,11 @@ from typing import Any
 
 import orjson
 
+from loyalty_stream.config.settings import Store
 from loyalty_stream.domain.events import parse_event_date
+from loyalty_stream.domain.identity import identifiers_of
 from loyalty_stream.domain.ids import custom_event_id, source_event_id
-from loyalty_stream.identity import identifiers_of
-from loyalty_stream.settings import Store
-from loyalty_stream.validation import body_problems, value_problems
+from loyalty_stream.domain.validation import body_problems, value_problems
 from schemas.serde import DecodeError, Serde
 
 FUTURE_TOLERANCE = timedelta(minutes=5)

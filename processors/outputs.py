@@ -67,7 +67,7 @@ def outcome_record(
     changed: list[str] | None = None,
     customer_id: str | None = None,
 ) -> dict[str, Any]:
-    """The CustomEventOutcome of an event: what became of it and why (domain.md §0)."""
+    """The CustomEventOutcome of an event: what became of it and why (docs/domain.md §0)."""
     customer = record.get("customerData") or {}
     return {
         "storeCode": record["storeCode"],

@@ -1,4 +1,4 @@
-"""Events of members nobody has registered yet wait here (domain.md §4), bounded in count and age.
+"""Events of members nobody has registered yet wait here (docs/domain.md §4), bounded in count and age.
 
 Pure logic over a small key-value interface (a dict in unit tests, a faust table in the worker).
 An event is parked under every identifier it carries, scoped to the input partition it came from;

@@ -13,15 +13,23 @@ from typing import Any
 
 import pytest
 
-from loyalty_stream.kafka import create_topics
-from loyalty_stream.localkafka import LocalBroker
-from loyalty_stream.procs import free_port
-from loyalty_stream.settings import Settings
+from loyalty_stream.config.settings import Settings
+from loyalty_stream.kafka.client import create_topics
+from loyalty_stream.tools.localkafka import LocalBroker
+from loyalty_stream.tools.procs import free_port
 from tests.support.receiver import Receiver
 from tests.support.stack import Stack
 from tests.support.topics import close_all
 
 TEST_STORES = "DEFAULT:dev-key,OTHER:other-key:Europe/Warsaw"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that reaches the session broker, through any fixture, is marked ``kafka``, so
+    ``pytest -m "not kafka"`` is the quick pure subset (docs/layout.md)."""
+    for item in items:
+        if "kafka" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.kafka)
 
 
 @pytest.fixture(scope="session")

@@ -19,50 +19,16 @@ import ipaddress
 import socket
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpcore
 import httpx
 
-from loyalty_stream.settings import Settings
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-_SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT, private in all but name
+from loyalty_stream.config.destinations import settings_refusal
+from loyalty_stream.config.settings import Settings
 
 
 class DestinationRefused(httpcore.ConnectError):
     """The destination resolves to an address the settings do not allow."""
-
-
-def refusal(address: IPAddress, *, allow_loopback: bool, allow_private: bool) -> str | None:
-    """Why a connection to ``address`` is refused, or None when it is allowed."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if address.is_loopback or address.is_unspecified:  # 0.0.0.0 reaches this host too
-        return None if allow_loopback else f"{address} is a loopback address"
-    if address.is_multicast:
-        return f"{address} is a multicast address"
-    if address.is_link_local:
-        return None if allow_private else f"{address} is a link-local address"
-    if address.is_private or address in _SHARED or address.is_reserved:
-        return None if allow_private else f"{address} is a private address"
-    return None
-
-
-def settings_refusal(address: IPAddress, settings: Settings) -> str | None:
-    return refusal(
-        address, allow_loopback=settings.webhook_allow_loopback, allow_private=settings.webhook_allow_private
-    )
-
-
-def literal_refusal(url: str, settings: Settings) -> str | None:
-    """For a URL whose host is an IP literal: why it is refused, or None (names are checked at delivery)."""
-    host = (urlsplit(url).hostname or "").strip("[]")
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return None  # a name: checked when the sender connects, after DNS resolution
-    return settings_refusal(address, settings)
 
 
 class GuardedBackend(httpcore.AsyncNetworkBackend):

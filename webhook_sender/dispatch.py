@@ -17,9 +17,9 @@ from typing import Any
 
 import httpx
 
-from loyalty_stream.keys import join_key
-from loyalty_stream.settings import Settings
-from loyalty_stream.topics import Topics
+from loyalty_stream.config.settings import Settings
+from loyalty_stream.kafka.keys import join_key
+from loyalty_stream.kafka.topics import Topics
 from schemas.serde import Serde
 from webhook_sender import records
 from webhook_sender.breaker import CircuitBreaker

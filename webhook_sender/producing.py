@@ -13,8 +13,8 @@ import logging
 
 from confluent_kafka import KafkaException
 
-from loyalty_stream.producer import AwaitableProducer, Headers, ProduceFailed
-from loyalty_stream.settings import Settings
+from loyalty_stream.config.settings import Settings
+from loyalty_stream.kafka.producer import AwaitableProducer, Headers, ProduceFailed
 
 __all__ = ["AsyncProducer", "ProduceFailed"]
 

@@ -19,8 +19,8 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from loyalty_stream.settings import Settings, parse_duration, parse_durations
-from loyalty_stream.topics import WEBHOOK_RETRY_DELAYS, Topic
+from loyalty_stream.config.settings import Settings, parse_duration, parse_durations
+from loyalty_stream.kafka.topics import WEBHOOK_RETRY_DELAYS, Topic
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,10 +21,10 @@ import httpx
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from prometheus_client import CollectorRegistry
 
-from loyalty_stream.controlplane import ControlPlane
-from loyalty_stream.kafka import consumer as make_consumer
-from loyalty_stream.settings import Settings
-from loyalty_stream.topics import build_topics
+from loyalty_stream.config.settings import Settings
+from loyalty_stream.kafka.client import consumer as make_consumer
+from loyalty_stream.kafka.topics import build_topics
+from loyalty_stream.replicas.controlplane import ControlPlane
 from schemas.serde import DecodeError, Serde
 from webhook_sender.destinations import make_client
 from webhook_sender.dispatch import Dispatcher
@@ -258,7 +258,7 @@ class Sender:
 def main(settings: Settings | None = None) -> None:
     import signal
 
-    from loyalty_stream.logs import configure_logging
+    from loyalty_stream.config.logs import configure_logging
 
     settings = settings or Settings()
     configure_logging(settings, service="webhook-sender")

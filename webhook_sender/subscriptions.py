@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-from loyalty_stream.clock import iso_utc
-from loyalty_stream.controlplane import ControlPlane
-from loyalty_stream.keys import join_key
+from loyalty_stream.domain.clock import iso_utc
+from loyalty_stream.kafka.keys import join_key
+from loyalty_stream.replicas.controlplane import ControlPlane
 from schemas.serde import Serde
 from webhook_sender.producing import AsyncProducer
 

@@ -26,7 +26,7 @@ from ingest_api.listing import field, page_of, parse_list_query
 from ingest_api.models import AchievementCreated, AchievementRequest
 from ingest_api.responses import ERRORS, NOT_FOUND
 from ingest_api.strict import json_problems
-from loyalty_stream.clock import iso_utc
+from loyalty_stream.config.settings import Store
 from loyalty_stream.domain import (
     NAMESPACE,
     Achievement,
@@ -36,8 +36,8 @@ from loyalty_stream.domain import (
     parse_achievement,
     rules_differ,
 )
-from loyalty_stream.keys import join_key
-from loyalty_stream.settings import Store
+from loyalty_stream.domain.clock import iso_utc
+from loyalty_stream.kafka.keys import join_key
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["Achievement"])

@@ -28,7 +28,7 @@ from ingest_api.errors import BadRequest, BrokerUnavailable, FieldProblem, bad_r
 from ingest_api.intake import event_problems, event_record
 from ingest_api.models import EventIn
 from ingest_api.responses import ERRORS
-from loyalty_stream.settings import Store
+from loyalty_stream.config.settings import Store
 
 router = APIRouter(tags=["Custom Event"])
 PATH = "/api/{storeCode}/customEvent/batch"

@@ -1,5 +1,5 @@
 """GET /api/{storeCode}/customEvent and GET /api/{storeCode}/customEvent/{customEvent}: accepted events with
-what became of them (domain.md §0), from the outcomes read model (``ingest_api.views``).
+what became of them (docs/domain.md §0), from the outcomes read model (``ingest_api.views``).
 
 An event appears once the processor has decided it (counted, no_effect, parked, unmatched or
 dead_lettered): a moment after POST /customEvent answered, longer if the processor lags. It stays
@@ -20,7 +20,7 @@ from ingest_api.errors import NotFound
 from ingest_api.listing import field, parse_list_query
 from ingest_api.responses import ERRORS, NOT_FOUND
 from ingest_api.views import event_view
-from loyalty_stream.settings import Store
+from loyalty_stream.config.settings import Store
 
 router = APIRouter(tags=["Custom Event"])
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from ingest_api.deps import RuntimeDep
-from loyalty_stream.health import group_is_active
-from loyalty_stream.kafka import TopicMismatch, admin, check_topics
+from loyalty_stream.kafka.client import TopicMismatch, admin, check_topics
+from loyalty_stream.kafka.health import group_is_active
 
 router = APIRouter(tags=["Operations"])
 

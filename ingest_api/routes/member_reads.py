@@ -178,7 +178,7 @@ async def get_member(member: MemberRef, store: StoreDep, runtime: RuntimeDep) ->
 async def get_member_achievements(
     member: MemberRef, request: Request, store: StoreDep, runtime: RuntimeDep
 ) -> JSONResponse:
-    """Progress on every active achievement of the store, as of now in store time (domain.md §5)."""
+    """Progress on every active achievement of the store, as of now in store time (docs/domain.md §5)."""
     query = parse_list_query(request.query_params, PROGRESS_FIELDS, tz=store.tz, sortable=("name", "createdAt"))
     record = find_member(runtime.members.index, store.code, member)
     runtime.views.require_loaded()

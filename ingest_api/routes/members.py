@@ -18,8 +18,8 @@ from ingest_api.member_ref import find_member
 from ingest_api.models import MemberCreated, MemberRequest, MemberUpdated, MemberUpdateRequest
 from ingest_api.responses import ERRORS, NOT_FOUND
 from ingest_api.strict import json_problems, rfc3339
-from loyalty_stream.clock import iso_utc
-from loyalty_stream.settings import Store
+from loyalty_stream.config.settings import Store
+from loyalty_stream.domain.clock import iso_utc
 
 router = APIRouter(tags=["Member"])
 

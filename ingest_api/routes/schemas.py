@@ -20,9 +20,9 @@ from ingest_api.errors import NotFound, bad_request
 from ingest_api.listing import field, page_of, parse_list_query
 from ingest_api.models import CustomEventSchemaRequest, SchemaField
 from ingest_api.responses import ERRORS, NOT_FOUND
-from loyalty_stream.clock import iso_utc
-from loyalty_stream.keys import join_key
-from loyalty_stream.settings import Store
+from loyalty_stream.config.settings import Store
+from loyalty_stream.domain.clock import iso_utc
+from loyalty_stream.kafka.keys import join_key
 
 router = APIRouter(tags=["Custom Event"])
 

@@ -39,10 +39,10 @@ from ingest_api.models import (
 )
 from ingest_api.responses import ERRORS, NOT_FOUND
 from ingest_api.routes.webhooks import ONE, find, new_secret, write
-from loyalty_stream.clock import iso_utc
-from loyalty_stream.keys import join_key
+from ingest_api.webhook_ledger import WebhookLedger
+from loyalty_stream.domain.clock import iso_utc
+from loyalty_stream.kafka.keys import join_key
 from schemas.serde import DecodeError
-from webhook_sender.ledger import WebhookLedger
 
 
 @asynccontextmanager

@@ -29,9 +29,9 @@ from ingest_api.models import (
     WebhookSubscriptionUpdateRequest,
 )
 from ingest_api.responses import ERRORS, NOT_FOUND
-from loyalty_stream.clock import iso_utc
-from loyalty_stream.keys import join_key
-from webhook_sender.destinations import literal_refusal
+from loyalty_stream.config.destinations import literal_refusal
+from loyalty_stream.domain.clock import iso_utc
+from loyalty_stream.kafka.keys import join_key
 
 router = APIRouter(tags=["Webhook subscription"])
 ONE = "/api/{storeCode}/webhook/subscription/{webhookSubscription}"

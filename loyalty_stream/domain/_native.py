@@ -1,4 +1,4 @@
-"""The compiled domain core: which modules mypyc compiles (``python -m loyalty_stream.compile_domain``, run by
+"""The compiled domain core: which modules mypyc compiles (``python -m loyalty_stream.tools.compile_domain``, run by
 ``make install``), and the check that keeps a compiled module from outliving a change to its source.
 
 Python imports a compiled module (``engine.cpython-311-….so``) before its ``.py``; an edit to the source would

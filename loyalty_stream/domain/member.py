@@ -64,9 +64,11 @@ class ProgressMap(Mapping[str, AchievementProgress]):
 
     def updated(self, changes: Mapping[str, AchievementProgress]) -> ProgressMap:
         out = ProgressMap.__new__(ProgressMap)
-        out._raw = self._raw if not changes.keys() & self._raw.keys() else {
-            k: v for k, v in self._raw.items() if k not in changes
-        }
+        out._raw = (
+            self._raw
+            if not changes.keys() & self._raw.keys()
+            else {k: v for k, v in self._raw.items() if k not in changes}
+        )
         out._changed = {**self._changed, **changes}
         out._parsed = self._parsed
         return out

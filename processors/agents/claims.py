@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from loyalty_stream.clock import iso_utc
-from loyalty_stream.kafka import consumer, end_offsets
-from loyalty_stream.keys import join_key, member_partition
+from loyalty_stream.domain.clock import iso_utc
+from loyalty_stream.kafka.client import consumer, end_offsets
+from loyalty_stream.kafka.keys import join_key, member_partition
 from processors.claims import decide
 from processors.context import Context
 from processors.outputs import customer_registered

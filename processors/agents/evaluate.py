@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from loyalty_stream.config.settings import Store
 from loyalty_stream.domain import (
     ACHIEVEMENTS_PROCESSED,
     PROGRESS_CHANGED,
@@ -29,8 +30,7 @@ from loyalty_stream.domain import (
     process_event,
 )
 from loyalty_stream.domain.events import parse_event_date
-from loyalty_stream.keys import join_key, split_key
-from loyalty_stream.settings import Store
+from loyalty_stream.kafka.keys import join_key, split_key
 from processors import metrics
 from processors.batch import Batch, Pipeline
 from processors.context import Context, Counts, observe

@@ -19,11 +19,11 @@ from typing import Any
 
 import orjson
 
-from loyalty_stream.clock import iso_utc
+from loyalty_stream.domain.clock import iso_utc
+from loyalty_stream.domain.identity import identifiers_of
 from loyalty_stream.domain.ids import source_event_id
-from loyalty_stream.identity import identifiers_of
-from loyalty_stream.keys import member_partition
-from loyalty_stream.members import MEMBER_IDENTIFIERS
+from loyalty_stream.kafka.keys import member_partition
+from loyalty_stream.replicas.members import MEMBER_IDENTIFIERS
 from processors.batch import Batch, Pipeline
 from processors.context import Context, Counts, observe
 from processors.intake import Admitted, Rejected, admit, decode

@@ -26,13 +26,13 @@ import httpx
 import orjson
 from confluent_kafka import Consumer, TopicPartition
 
+from loyalty_stream.config.settings import Settings
 from loyalty_stream.domain import parse_achievement
-from loyalty_stream.health import group_is_active
-from loyalty_stream.kafka import admin, create_topics
-from loyalty_stream.localkafka import LocalBroker
-from loyalty_stream.procs import free_port, spawn, stop, wait_until
-from loyalty_stream.settings import Settings
-from loyalty_stream.topics import build_topics
+from loyalty_stream.kafka.client import admin, create_topics
+from loyalty_stream.kafka.health import group_is_active
+from loyalty_stream.kafka.topics import build_topics
+from loyalty_stream.tools.localkafka import LocalBroker
+from loyalty_stream.tools.procs import free_port, spawn, stop, wait_until
 from schemas.serde import DecodeError, Serde
 from tests.chaos.oracle import Oracle
 from tests.chaos.workload import ACHIEVEMENTS, SCHEMAS, member_events
@@ -528,8 +528,9 @@ def main() -> int:
     print(HEADER, flush=True)
     reports = []
     for seed in (int(s) for s in args.seeds.split(",")):
-        config = Config(seed, members=args.members, events=args.events, faults=args.faults,
-                        kinds=tuple(args.kinds.split(",")))
+        config = Config(
+            seed, members=args.members, events=args.events, faults=args.faults, kinds=tuple(args.kinds.split(","))
+        )
         report = Campaign(config).run()
         reports.append(report)
         print(report.row(), flush=True)

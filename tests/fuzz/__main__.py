@@ -15,9 +15,9 @@ from pathlib import Path
 
 import httpx
 
-from loyalty_stream.localkafka import LocalBroker
-from loyalty_stream.procs import free_port
-from loyalty_stream.settings import Settings
+from loyalty_stream.config.settings import Settings
+from loyalty_stream.tools.localkafka import LocalBroker
+from loyalty_stream.tools.procs import free_port
 from tests.conftest import settings_for
 from tests.fuzz.runner import Budget, run_both, seed
 from tests.support.stack import Stack

@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from loyalty_stream.procs import wait_until
+from loyalty_stream.tools.procs import wait_until
 from tests.support.contract import contract
 from tests.support.flows import APP_LOGIN_SCHEMA, AUTH, LOGIN_STREAK, login_event, post
 

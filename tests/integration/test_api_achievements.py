@@ -12,7 +12,7 @@ import httpx
 import orjson
 import pytest
 
-from loyalty_stream.settings import Settings
+from loyalty_stream.config.settings import Settings
 from tests.conftest import settings_for
 from tests.support.contract import response_errors, webhook_errors
 from tests.support.flows import AUTH, LOGIN_STREAK, post

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from loyalty_stream.config.settings import Settings
 from loyalty_stream.domain import custom_event_id
-from loyalty_stream.settings import Settings
 from tests.conftest import settings_for
 from tests.support.flows import APP_LOGIN_SCHEMA, AUTH, post
 from tests.support.stack import Stack
@@ -148,7 +148,6 @@ def test_openapi_documents_the_batch_endpoint(api) -> None:
     request = operation["requestBody"]["content"]["application/json"]["schema"]
     assert request["properties"]["events"]["items"]["properties"]["customerData"]["properties"]["email"]
     assert {"200", "400", "401", "403", "413", "503"} <= set(operation["responses"])
-
 
 
 def test_items_not_acknowledged_get_503_errors(own_broker, own_broker_settings, tmp_path) -> None:

@@ -11,7 +11,7 @@ import httpx
 import orjson
 import pytest
 
-from loyalty_stream.procs import wait_until
+from loyalty_stream.tools.procs import wait_until
 from tests.conftest import settings_for
 from tests.support.contract import response_errors
 from tests.support.flows import APP_LOGIN_SCHEMA, AUTH, LOGIN_STREAK, login_event, post
@@ -108,9 +108,14 @@ def test_a_body_under_the_limit_is_served(api: httpx.Client) -> None:
 
 
 # -- strict types and limits ----------------------------------------------------------------------------
-BAD_JSON = [b'{"event": {"type": "app_login", "body": {"x": NaN}}}', b'{"event": {"body": {"x": Infinity}}}',
-            b'{"event": {"body": {"x": 1e999}}}', b'{"event": {"type": "\\ud800"}}', b"\xff\xfe\x00{",
-            b'{"event": ']
+BAD_JSON = [
+    b'{"event": {"type": "app_login", "body": {"x": NaN}}}',
+    b'{"event": {"body": {"x": Infinity}}}',
+    b'{"event": {"body": {"x": 1e999}}}',
+    b'{"event": {"type": "\\ud800"}}',
+    b"\xff\xfe\x00{",
+    b'{"event": ',
+]
 
 
 @pytest.mark.parametrize("raw", BAD_JSON)

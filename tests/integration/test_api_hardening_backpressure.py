@@ -14,15 +14,12 @@ from collections import Counter
 
 import httpx
 
-from loyalty_stream.procs import wait_until
+from loyalty_stream.tools.procs import wait_until
 from tests.support.flows import APP_LOGIN_SCHEMA, AUTH, login_event, post
 from tests.support.stack import Stack
 
 QUEUE = 50  # api_produce_queue_max_messages
 FLOOD = 400
-
-
-
 
 
 async def _flood(base_url: str, tag: str) -> list[httpx.Response]:

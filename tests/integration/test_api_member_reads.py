@@ -15,9 +15,9 @@ import httpx
 import orjson
 import pytest
 
+from loyalty_stream.config.settings import Settings
 from loyalty_stream.domain import Event, MemberRef, MemberState, parse_achievement, process_event
-from loyalty_stream.procs import wait_until
-from loyalty_stream.settings import Settings
+from loyalty_stream.tools.procs import wait_until
 from schemas.serde import Serde
 from tests.conftest import settings_for
 from tests.support.contract import response_errors

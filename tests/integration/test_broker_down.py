@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from loyalty_stream.procs import wait_until
+from loyalty_stream.tools.procs import wait_until
 from tests.support.flows import APP_LOGIN_SCHEMA, AUTH, login_event, post
 from tests.support.stack import Stack
 

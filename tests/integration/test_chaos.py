@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from tests.chaos.campaign import HEADER, Campaign, Config
+
+# the campaign starts its own broker and the whole stack
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
 def test_short_crash_campaign(tmp_path) -> None:

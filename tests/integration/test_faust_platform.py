@@ -29,7 +29,7 @@ from aiokafka.structs import TopicPartition as AioTopicPartition
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from loyalty_stream.procs import free_port, spawn, stop, wait_until
+from loyalty_stream.tools.procs import free_port, spawn, stop, wait_until
 
 KEYS = [f"k{i}" for i in range(8)]
 
@@ -88,7 +88,7 @@ def test_rocksdb_table_rebalance_and_kill(kafka, tmp_path) -> None:
     topics = [
         NewTopic(f"{prefix}-in", 4, 1),
         NewTopic(f"{prefix}-out", 1, 1),
-        # faust's own topics, created up front as loyalty_stream.topics does for the processor: a topic faust
+        # faust's own topics, created up front as loyalty_stream.kafka.topics does for the processor: a topic faust
         # declares itself at startup can be missing from its consumer's metadata at the first join, and then
         # the table has no changelog partitions (PartitionsMismatch, the agent crash-loops).
         NewTopic(f"{prefix}-app-counts-changelog", 4, 1, config={"cleanup.policy": "compact"}),

@@ -6,7 +6,7 @@ import uuid
 
 import httpx
 
-from loyalty_stream.procs import wait_until
+from loyalty_stream.tools.procs import wait_until
 from tests.integration.test_intake import ORDER_SCHEMA, counting, order
 from tests.support.flows import AUTH, post
 from tests.support.topics import TopicReader, latest_outcomes

@@ -8,7 +8,7 @@ import sys
 
 import httpx
 
-from loyalty_stream.procs import wait_until
+from loyalty_stream.tools.procs import wait_until
 from tests.support.flows import AUTH, getting_started, login_event, post
 from tests.support.metrics import metric
 from tests.support.topics import produce
@@ -51,7 +51,7 @@ def test_health_ready_and_metrics_move(stack, receiver) -> None:
     # a malformed record shows up in the DLQ tail and the dead-letter counter
     produce(settings, settings.topic_prefix + "custom-events", b"\x07not a record", key=b"ops-bad")
     tail = subprocess.run(
-        [sys.executable, "-m", "loyalty_stream.cli", "dlq", "events", "--from-beginning", "--limit", "1"],
+        [sys.executable, "-m", "loyalty_stream.tools.cli", "dlq", "events", "--from-beginning", "--limit", "1"],
         env=s.env(),
         capture_output=True,
         text=True,

@@ -13,7 +13,7 @@ import uuid
 import httpx
 from confluent_kafka import Consumer, TopicPartition
 
-from loyalty_stream.procs import wait_until
+from loyalty_stream.tools.procs import wait_until
 from tests.support.flows import post
 
 

@@ -9,8 +9,8 @@ import httpx
 import orjson
 from confluent_kafka import TopicPartition
 
-from loyalty_stream.kafka import consumer
-from loyalty_stream.procs import spawn, stop, wait_until
+from loyalty_stream.kafka.client import consumer
+from loyalty_stream.tools.procs import spawn, stop, wait_until
 from tests.integration.test_intake import ORDER_SCHEMA, counting, order
 from tests.support.flows import post
 from tests.support.topics import TopicReader
@@ -49,7 +49,7 @@ def test_replay_rebuilds_progress_silently(stack, tmp_path) -> None:
 
     app_id = f"replay-{uuid.uuid4().hex[:6]}"
     replay = spawn(
-        [sys.executable, "-m", "loyalty_stream.cli", "replay", "--from-offset", "earliest", "--app-id", app_id],
+        [sys.executable, "-m", "loyalty_stream.tools.cli", "replay", "--from-offset", "earliest", "--app-id", app_id],
         env=s.env(),
         log=tmp_path / "replay.log",
     )

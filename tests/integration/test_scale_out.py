@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.chaos.campaign import HEADER, Campaign, Config
+
+# the campaign starts its own broker and the whole stack
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
 def test_two_processors_two_senders_match_the_oracle(tmp_path) -> None:

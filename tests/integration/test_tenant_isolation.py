@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from loyalty_stream.procs import wait_until
+from loyalty_stream.tools.procs import wait_until
 from tests.conftest import settings_for
 from tests.support.flows import LOGIN_STREAK
 from tests.support.stack import Stack

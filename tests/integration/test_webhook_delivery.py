@@ -14,7 +14,7 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from loyalty_stream.procs import free_port
+from loyalty_stream.tools.procs import free_port
 from tests.conftest import settings_for
 from tests.integration.test_webhook_helpers import dead_letters, message, produce, subscribe, wait_for
 from tests.support.receiver import on_path

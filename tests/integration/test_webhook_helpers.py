@@ -12,11 +12,11 @@ import httpx
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
-from loyalty_stream.clock import iso_utc
-from loyalty_stream.kafka import consumer, producer
-from loyalty_stream.keys import join_key
-from loyalty_stream.settings import Settings
-from loyalty_stream.topics import build_topics
+from loyalty_stream.config.settings import Settings
+from loyalty_stream.domain.clock import iso_utc
+from loyalty_stream.kafka.client import consumer, producer
+from loyalty_stream.kafka.keys import join_key
+from loyalty_stream.kafka.topics import build_topics
 from schemas.serde import Serde
 
 EVENT = "MemberAchievementProgressWasChanged"

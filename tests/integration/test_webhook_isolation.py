@@ -8,9 +8,9 @@ from collections import defaultdict
 
 import httpx
 
-from loyalty_stream.kafka import admin
-from loyalty_stream.procs import free_port, spawn, stop
-from loyalty_stream.topics import build_topics
+from loyalty_stream.kafka.client import admin
+from loyalty_stream.kafka.topics import build_topics
+from loyalty_stream.tools.procs import free_port, spawn, stop
 from tests.integration.test_webhook_helpers import message, produce, subscribe, wait_for
 from tests.support.receiver import Receiver
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import httpx
 from confluent_kafka import Consumer
 
-from loyalty_stream.procs import wait_until
-from loyalty_stream.topics import build_topics
+from loyalty_stream.kafka.topics import build_topics
+from loyalty_stream.tools.procs import wait_until
 from tests.conftest import settings_for
 from tests.integration.test_webhook_helpers import message, produce, subscribe
 from tests.support.metrics import metric

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import httpx
 
-from loyalty_stream.health import group_is_active
-from loyalty_stream.kafka import admin
-from loyalty_stream.procs import spawn, stop, wait_until
-from loyalty_stream.settings import Settings
+from loyalty_stream.config.settings import Settings
+from loyalty_stream.kafka.client import admin
+from loyalty_stream.kafka.health import group_is_active
+from loyalty_stream.tools.procs import spawn, stop, wait_until
 
 MODULES = {"api": "ingest_api", "processor": "processors", "sender": "webhook_sender"}
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer
 
-from loyalty_stream.settings import Settings
+from loyalty_stream.config.settings import Settings
 from schemas.serde import DecodeError, Serde
 
 

@@ -15,8 +15,8 @@ from ingest_api.rate_limit import RateLimiter
 from ingest_api.routes.achievements import merge_patch
 from ingest_api.routes.member_reads import customer_view
 from ingest_api.strict import MAX_SAFE_INTEGER, json_problems, parse_datetime, rfc3339
+from loyalty_stream.config.settings import Settings
 from loyalty_stream.domain import parse_achievement
-from loyalty_stream.settings import Settings
 from tests.support.flows import LOGIN_STREAK
 
 WARSAW = ZoneInfo("Europe/Warsaw")
@@ -283,8 +283,14 @@ def test_non_json_bodies_pass_untouched() -> None:
 
 @pytest.mark.parametrize(
     ("content_type", "expected"),
-    [(None, True), ("application/json", True), ("application/json; charset=utf-8", True),
-     ("application/merge-patch+json", True), ("text/plain", False), ("multipart/form-data; boundary=x", False)],
+    [
+        (None, True),
+        ("application/json", True),
+        ("application/json; charset=utf-8", True),
+        ("application/merge-patch+json", True),
+        ("text/plain", False),
+        ("multipart/form-data; boundary=x", False),
+    ],
 )
 def test_is_json(content_type: str | None, expected: bool) -> None:
     assert is_json(content_type) is expected

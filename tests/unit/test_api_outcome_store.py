@@ -14,8 +14,8 @@ from ingest_api import outcome_store
 from ingest_api.listing import ListQuery, parse_list_query
 from ingest_api.outcome_store import OutcomeStore, instant
 from ingest_api.routes.custom_event_reads import FIELDS
+from loyalty_stream.config.settings import Store
 from loyalty_stream.domain import custom_event_id
-from loyalty_stream.settings import Store
 
 
 @pytest.fixture

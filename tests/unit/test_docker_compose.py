@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from loyalty_stream.settings import KAFKA_VERSION, Settings
+from loyalty_stream.config.settings import KAFKA_VERSION, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

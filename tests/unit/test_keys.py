@@ -7,7 +7,7 @@ from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loyalty_stream.keys import join_key, member_partition, murmur2, split_key
+from loyalty_stream.kafka.keys import join_key, member_partition, murmur2, split_key
 
 
 @given(st.binary(max_size=120))

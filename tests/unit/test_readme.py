@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from loyalty_stream.settings_doc import BEGIN, END, settings_table
+from loyalty_stream.config.settings_doc import BEGIN, END, settings_table
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
@@ -17,4 +17,4 @@ def test_opens_with_the_two_commands() -> None:
 
 def test_settings_table_is_current() -> None:
     table = README.split(BEGIN, 1)[1].split(END, 1)[0].strip()
-    assert table == settings_table(), "regenerate with: python -m loyalty_stream.settings_doc"
+    assert table == settings_table(), "regenerate with: python -m loyalty_stream.config.settings_doc"

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from loyalty_stream.settings import Settings, parse_stores
-from loyalty_stream.topics import build_topics
+from loyalty_stream.config.settings import Settings, parse_stores
+from loyalty_stream.kafka.topics import build_topics
 
 
 def test_defaults_match_the_interface(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,9 +9,10 @@ import httpcore
 import httpx
 import pytest
 
-from loyalty_stream.settings import Settings
+from loyalty_stream.config.destinations import literal_refusal, refusal
+from loyalty_stream.config.settings import Settings
 from webhook_sender.delivery import attempt
-from webhook_sender.destinations import GuardedBackend, PoolPerOrigin, literal_refusal, make_client, refusal
+from webhook_sender.destinations import GuardedBackend, PoolPerOrigin, make_client
 
 MESSAGE = {"messageId": "m-1", "eventName": "AchievementCreated", "storeCode": "S", "createdAt": "now", "data": "{}"}
 

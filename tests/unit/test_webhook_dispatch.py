@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import orjson
 
-from loyalty_stream.settings import Settings
-from loyalty_stream.topics import build_topics
+from loyalty_stream.config.settings import Settings
+from loyalty_stream.kafka.topics import build_topics
 from schemas.serde import Serde
 from webhook_sender.breaker import CircuitBreaker
 from webhook_sender.dispatch import Delivery, Dispatcher

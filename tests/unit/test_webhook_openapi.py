@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ingest_api.app import create_app
-from loyalty_stream.settings import Settings
+from loyalty_stream.config.settings import Settings
 from tests.support.contract import contract
 
 

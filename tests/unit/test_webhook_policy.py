@@ -7,8 +7,8 @@ import itertools
 
 import pytest
 
-from loyalty_stream.settings import Settings, parse_duration, parse_durations
-from loyalty_stream.topics import WEBHOOK_RETRY_DELAYS, build_topics
+from loyalty_stream.config.settings import Settings, parse_duration, parse_durations
+from loyalty_stream.kafka.topics import WEBHOOK_RETRY_DELAYS, build_topics
 from webhook_sender.breaker import CircuitBreaker
 from webhook_sender.lanes import Lane
 from webhook_sender.offsets import OffsetTracker

@@ -1,4 +1,4 @@
-"""Validation against the Open Loyalty contract (shared/reference/openloyalty-openapi-subset.json)."""
+"""Validation against the Open Loyalty contract (openloyalty-openapi-subset.json of the shared reference)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-from loyalty_stream.settings import Settings
+from loyalty_stream.config.settings import Settings
 
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 

@@ -1,4 +1,4 @@
-"""Member identifiers: which ones exist, how they are normalised for matching (domain.md §2)."""
+"""Member identifiers: which ones exist, how they are normalised for matching (docs/domain.md §2)."""
 
 from __future__ import annotations
 

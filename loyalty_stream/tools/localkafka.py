@@ -15,8 +15,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loyalty_stream.procs import pid_alive, spawn, stop, wait_until
-from loyalty_stream.settings import KAFKA_VERSION, Settings
+from loyalty_stream.config.settings import KAFKA_VERSION, Settings
+from loyalty_stream.tools.procs import pid_alive, spawn, stop, wait_until
 
 _LOG4J_VERSION = "2.24.3"
 _DEPENDENCY_PLUGIN = "3.6.1"

@@ -11,8 +11,8 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from loyalty_stream.settings import Settings
-from loyalty_stream.topics import Topic, build_topics
+from loyalty_stream.config.settings import Settings
+from loyalty_stream.kafka.topics import Topic, build_topics
 
 
 class TopicMismatch(RuntimeError):

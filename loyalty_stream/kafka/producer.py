@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from loyalty_stream.kafka import producer as make_producer
-from loyalty_stream.settings import Settings
+from loyalty_stream.config.settings import Settings
+from loyalty_stream.kafka.client import producer as make_producer
 
 Headers = Sequence[tuple[str, bytes]]
 Failure = Literal["queue_full", "not_enqueued", "not_acknowledged"]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from loyalty_stream.settings import Settings
+    from loyalty_stream.config.settings import Settings
 
 DAY_MS = 24 * 3600 * 1000
 

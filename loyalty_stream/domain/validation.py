@@ -1,9 +1,9 @@
-"""Custom event bodies checked against their schema's declared fields (domain.md §3). Pure."""
+"""Custom event bodies checked against their schema's declared fields (docs/domain.md §3). Pure."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +22,7 @@ def _is_datetime(value: Any) -> bool:
     return True
 
 
-_CHECKS = {
+_CHECKS: dict[str, Callable[[Any], bool]] = {
     "text": lambda v: isinstance(v, str),
     "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v),
     "datetime": _is_datetime,

@@ -17,10 +17,10 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 
-from loyalty_stream.kafka import create_topics
-from loyalty_stream.localkafka import LocalBroker
-from loyalty_stream.procs import spawn, stop
-from loyalty_stream.settings import Settings
+from loyalty_stream.config.settings import Settings
+from loyalty_stream.kafka.client import create_topics
+from loyalty_stream.tools.localkafka import LocalBroker
+from loyalty_stream.tools.procs import spawn, stop
 
 log = logging.getLogger("loyalty_stream.run")
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import orjson
 
-from loyalty_stream.controlplane import ControlPlane
 from loyalty_stream.domain import Achievement, AchievementInvalid, parse_achievement
+from loyalty_stream.replicas.controlplane import ControlPlane
 
 log = logging.getLogger(__name__)
 

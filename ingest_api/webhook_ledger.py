@@ -27,9 +27,9 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-from loyalty_stream.kafka import consumer as make_consumer
-from loyalty_stream.settings import Settings
-from loyalty_stream.topics import build_topics
+from loyalty_stream.config.settings import Settings
+from loyalty_stream.kafka.client import consumer as make_consumer
+from loyalty_stream.kafka.topics import build_topics
 from schemas.serde import DecodeError, Serde
 
 log = logging.getLogger(__name__)

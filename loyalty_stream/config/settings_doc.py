@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from loyalty_stream.settings import Settings
+from loyalty_stream.config.settings import Settings
 
 BEGIN = "<!-- settings-table:begin -->"
 END = "<!-- settings-table:end -->"

@@ -1,4 +1,4 @@
-"""``python -m loyalty_stream.compile_domain``: compile the domain core's modules with mypyc, next to their
+"""``python -m loyalty_stream.tools.compile_domain``: compile the domain core's modules with mypyc, next to their
 sources (``make install`` runs it; see loyalty_stream/domain/_native.py).
 
 The core is plain, fully typed Python; mypyc turns it into C extensions, about twice as fast

@@ -10,9 +10,9 @@ from typing import Any
 
 from confluent_kafka import TopicPartition
 
-from loyalty_stream.kafka import consumer, create_topics
-from loyalty_stream.settings import Settings
-from loyalty_stream.topics import build_topics
+from loyalty_stream.config.settings import Settings
+from loyalty_stream.kafka.client import consumer, create_topics
+from loyalty_stream.kafka.topics import build_topics
 
 
 def _start_offsets(settings: Settings, topic: str, *, from_time: str | None, from_offset: str) -> list[TopicPartition]:

@@ -11,10 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from loyalty_stream.keys import split_key
-from loyalty_stream.mirror import TopicMirror
-from loyalty_stream.settings import Settings
-from loyalty_stream.topics import Topics, build_topics
+from loyalty_stream.config.settings import Settings
+from loyalty_stream.kafka.keys import split_key
+from loyalty_stream.kafka.mirror import TopicMirror
+from loyalty_stream.kafka.topics import Topics, build_topics
 from schemas.serde import DecodeError, Serde
 
 log = logging.getLogger(__name__)

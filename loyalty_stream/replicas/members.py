@@ -1,4 +1,4 @@
-"""The member identifier index: normalised identifier → customerId, per store (domain.md §2, §4).
+"""The member identifier index: normalised identifier → customerId, per store (docs/domain.md §2, §4).
 
 Fed from the members topic (Member records and tombstones). Plain Python; each process that
 resolves members keeps one, filled by a ``TopicMirror``.
@@ -11,10 +11,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from loyalty_stream.identity import IDENTIFIERS, identifiers_of, index_key
-from loyalty_stream.mirror import TopicMirror, keyed_record
-from loyalty_stream.settings import Settings
-from loyalty_stream.topics import build_topics
+from loyalty_stream.config.settings import Settings
+from loyalty_stream.domain.identity import IDENTIFIERS, identifiers_of, index_key
+from loyalty_stream.kafka.mirror import TopicMirror, keyed_record
+from loyalty_stream.kafka.topics import build_topics
 from schemas.serde import Serde
 
 log = logging.getLogger(__name__)

@@ -8,11 +8,11 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from loyalty_stream.settings import Settings
+from loyalty_stream.config.settings import Settings
 
 
 def _run(settings: Settings, _args: argparse.Namespace) -> int:
-    from loyalty_stream.runner import run
+    from loyalty_stream.tools.runner import run
 
     return run(settings)
 
@@ -42,7 +42,7 @@ def _broker(settings: Settings, args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from loyalty_stream.localkafka import LocalBroker, ensure_jars
+    from loyalty_stream.tools.localkafka import LocalBroker, ensure_jars
 
     if args.action == "fetch":
         print(ensure_jars(settings.kafka_cache_dir))
@@ -62,8 +62,8 @@ def _broker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _topics(settings: Settings, args: argparse.Namespace) -> int:
-    from loyalty_stream.kafka import check_topics, create_topics
-    from loyalty_stream.topics import build_topics
+    from loyalty_stream.kafka.client import check_topics, create_topics
+    from loyalty_stream.kafka.topics import build_topics
 
     if args.action == "create":
         created = create_topics(settings)
@@ -79,7 +79,7 @@ def _topics(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _receive(_settings: Settings, args: argparse.Namespace) -> int:
-    from loyalty_stream.receiver import serve
+    from loyalty_stream.tools.receiver import serve
 
     serve(args.port)
     return 0
@@ -88,7 +88,7 @@ def _receive(_settings: Settings, args: argparse.Namespace) -> int:
 def _replay(settings: Settings, args: argparse.Namespace) -> int:
     import threading
 
-    from loyalty_stream.ops import lag_bar, prepare_replay
+    from loyalty_stream.tools.ops import lag_bar, prepare_replay
     from processors.app import main
 
     replay = prepare_replay(
@@ -102,7 +102,7 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
     stop = threading.Event()
     threading.Thread(target=lag_bar, args=(replay, stop), daemon=True).start()
     try:
-        from loyalty_stream.procs import free_port
+        from loyalty_stream.tools.procs import free_port
 
         main(replay.model_copy(update={"processor_web_port": args.web_port or free_port()}))
     finally:
@@ -111,7 +111,7 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _dlq(settings: Settings, args: argparse.Namespace) -> int:
-    from loyalty_stream.ops import tail
+    from loyalty_stream.tools.ops import tail
 
     tail(settings, args.which, from_beginning=args.from_beginning, limit=args.limit)
     return 0
@@ -120,7 +120,7 @@ def _dlq(settings: Settings, args: argparse.Namespace) -> int:
 def _inspect(settings: Settings, args: argparse.Namespace) -> int:
     import json
 
-    from loyalty_stream.ops import inspect
+    from loyalty_stream.tools.ops import inspect
 
     print(json.dumps(inspect(settings, args.store, args.what, args.id), indent=2))
     return 0

@@ -17,9 +17,9 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-from loyalty_stream.kafka import consumer
-from loyalty_stream.keys import split_key
-from loyalty_stream.settings import Settings
+from loyalty_stream.config.settings import Settings
+from loyalty_stream.kafka.client import consumer
+from loyalty_stream.kafka.keys import split_key
 from schemas.serde import DecodeError
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ def keyed_record(serde: Any, key: bytes | None, value: bytes | None, expect: str
     except DecodeError as exc:
         log.warning("undecodable %s record %s: %s", expect, parts, exc)
         return None
+
 
 Handler = Callable[[str, bytes | None, bytes | None], None]
 """(topic, key, value) → None; value None is a tombstone."""
