@@ -24,11 +24,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ingest_api.errors import ApiError, PayloadTooLarge, bad_request, error_response
 from loyalty_stream.config.settings import Settings
+from loyalty_stream.domain.errors import LoyaltyError
 
 BATCH_PATH = re.compile(r"^/api/[^/]+/customEvent/batch/?$")
 
 
-class ClientGone(Exception):
+class ClientGone(LoyaltyError):
     """The client disconnected before its body was complete: nobody to answer."""
 
 

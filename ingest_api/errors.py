@@ -20,6 +20,8 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
+from loyalty_stream.domain.errors import LoyaltyError
+
 
 @dataclass(frozen=True, slots=True)
 class FieldProblem:
@@ -41,7 +43,7 @@ class FieldProblem:
         }
 
 
-class ApiError(Exception):
+class ApiError(LoyaltyError):
     status = 500
     message = "Internal Server Error"
 

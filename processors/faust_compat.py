@@ -114,6 +114,8 @@ from faust.types import TP
 from mode.utils.queues import FlowControlEvent
 from rocksdict import WriteBatch
 
+from loyalty_stream.domain.errors import LoyaltyError
+
 log = logging.getLogger(__name__)
 
 TESTED_WITH = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0", "mode-streaming": "0.7.1"}
@@ -125,7 +127,7 @@ _ORIGINALS: dict[tuple[type, str], Callable[..., Any]] = {
 }
 
 
-class UnsupportedVersions(RuntimeError):
+class UnsupportedVersions(LoyaltyError, RuntimeError):
     """faust-streaming, aiokafka or mode-streaming at other versions than the patches were checked against."""
 
 

@@ -26,6 +26,7 @@ import fastavro
 import orjson
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 
+from loyalty_stream.domain.errors import LoyaltyError
 from schemas._writer import Writer, compile_writer
 
 _DIR = Path(__file__).parent
@@ -33,7 +34,7 @@ SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 CONFLUENT_MAGIC = b"\x00"
 
 
-class DecodeError(ValueError):
+class DecodeError(LoyaltyError, ValueError):
     """A record we cannot read. ``reason`` is the dead-letter reason code."""
 
     def __init__(self, reason: str, message: str) -> None:

@@ -25,9 +25,10 @@ import httpx
 
 from loyalty_stream.config.destinations import settings_refusal
 from loyalty_stream.config.settings import Settings
+from loyalty_stream.domain.errors import LoyaltyError
 
 
-class DestinationRefused(httpcore.ConnectError):
+class DestinationRefused(LoyaltyError, httpcore.ConnectError):
     """The destination resolves to an address the settings do not allow."""
 
 

@@ -20,7 +20,7 @@ from .achievement import (
 )
 from .conditions import Condition
 from .engine import process_event
-from .errors import AchievementInvalid, FieldError
+from .errors import AchievementInvalid, FieldError, LoyaltyError
 from .events import Event, MemberRef, parse_event_date
 from .ids import (
     NAMESPACE,
@@ -57,6 +57,7 @@ __all__ = [
     "FieldError",
     "Interval",
     "Limit",
+    "LoyaltyError",
     "MemberRef",
     "MemberState",
     "Outcome",

@@ -11,7 +11,13 @@ class FieldError:
     message: str
 
 
-class AchievementInvalid(ValueError):
+class LoyaltyError(Exception):
+    """The root of every error loyalty-stream raises on purpose: ``except LoyaltyError`` catches ours and
+    nothing of a library's. Each subclass keeps the built-in base its callers already catch (ValueError,
+    RuntimeError, httpcore.ConnectError)."""
+
+
+class AchievementInvalid(LoyaltyError, ValueError):
     """An achievement definition that cannot be saved; `errors` lists every faulty field."""
 
     def __init__(self, errors: tuple[FieldError, ...]) -> None:

@@ -12,10 +12,11 @@ from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from loyalty_stream.config.settings import Settings
+from loyalty_stream.domain.errors import LoyaltyError
 from loyalty_stream.kafka.topics import Topic, build_topics
 
 
-class TopicMismatch(RuntimeError):
+class TopicMismatch(LoyaltyError, RuntimeError):
     """An existing topic has another partition count or cleanup policy than the table says."""
 
 

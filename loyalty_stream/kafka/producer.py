@@ -17,13 +17,14 @@ from typing import Any, Literal
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from loyalty_stream.config.settings import Settings
+from loyalty_stream.domain.errors import LoyaltyError
 from loyalty_stream.kafka.client import producer as make_producer
 
 Headers = Sequence[tuple[str, bytes]]
 Failure = Literal["queue_full", "not_enqueued", "not_acknowledged"]
 
 
-class ProduceFailed(RuntimeError):
+class ProduceFailed(LoyaltyError, RuntimeError):
     def __init__(self, reason: Failure, message: str) -> None:
         super().__init__(message)
         self.reason = reason
