@@ -102,7 +102,9 @@ class MemberCommands:
         }
         try:
             await self._producer.send(
-                self._topics.member_commands.name, self._serde.encode("MemberCommand", command), key=store.encode()
+                self._topics.member_commands.name,
+                self._serde.encode_for(self._topics.member_commands, command),
+                key=store.encode(),
             )
             reply = await asyncio.wait_for(future, timeout)
         except TimeoutError as exc:

@@ -166,7 +166,9 @@ class Processor:
 
     async def _tick(self) -> None:
         """A tick on every input partition drives the parked-event expiry sweep, in order with events."""
-        signal = self.ctx.serde.encode("ProcessorSignal", {"kind": "tick", "storeCode": "", "sentAt": iso_utc()})
+        signal = self.ctx.serde.encode_for(
+            self.ctx.topics.custom_events, {"kind": "tick", "storeCode": "", "sentAt": iso_utc()}, "ProcessorSignal"
+        )
         for partition in range(self.ctx.topics.custom_events.partitions):
             await self.channels.input.send(value=signal, partition=partition)
 

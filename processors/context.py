@@ -100,7 +100,11 @@ class Context:
         counts.outcomes[(store, status, fields.get("reason") or "")] += 1
         value = outcome_record(record, status, decided_at=decided_at or iso_utc(), **fields)
         key = join_key(store, record["customEventId"])
-        batch.send(self.topics.custom_event_outcomes.name, self.serde.encode("CustomEventOutcome", value), key=key)
+        batch.send(
+            self.topics.custom_event_outcomes.name,
+            self.serde.encode_for(self.topics.custom_event_outcomes, value),
+            key=key,
+        )
 
 
 def observe(agent: str, batch: Batch, events: int) -> None:

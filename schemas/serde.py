@@ -20,7 +20,7 @@ import struct
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import fastavro
 import orjson
@@ -40,6 +40,20 @@ class DecodeError(LoyaltyError, ValueError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class WrongRecordType(LoyaltyError, ValueError):
+    """A record offered to a topic that does not carry its type (a bug in the caller, never data)."""
+
+
+class CarriesRecords(Protocol):
+    """A topic as the serde sees it (``loyalty_stream/kafka/topics.py``'s ``Topic``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def records(self) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +136,15 @@ class Serde:
             subject = f"io.loyaltystream.{codec.name}"
             self._ids[codec.name] = self._client().register_schema(subject, Schema(codec.raw, "AVRO"))
         return self._ids[codec.name]
+
+    def encode_for(self, topic: CarriesRecords, record: dict[str, Any], record_type: str | None = None) -> bytes:
+        """``record`` encoded as a record type ``topic`` carries (its first unless ``record_type`` says)."""
+        name = record_type or (topic.records[0] if topic.records else "")
+        if name not in topic.records:
+            raise WrongRecordType(
+                f"{topic.name} carries {', '.join(topic.records) or 'no records of ours'}, not {name}"
+            )
+        return self.encode(name, record)
 
     def encode(self, name: str, record: dict[str, Any]) -> bytes:
         codec = self._codecs[name]

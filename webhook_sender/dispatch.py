@@ -284,12 +284,12 @@ class Dispatcher:
         record = records.retry_record(delivery.message, delivery.subscription, attempts, due, last)
         tier = tier_for(self.tiers, due - now_ms())
         await self.producer.send_acked(
-            tier.topic.name, self.serde.encode("WebhookMessage", record), key=delivery.source.key
+            tier.topic.name, self.serde.encode_for(tier.topic, record), key=delivery.source.key
         )
 
     async def _hop(self, record: dict[str, Any], remaining: int, source: Source, finish: Finish) -> None:
         tier = tier_for(self.tiers, remaining)
-        await self.producer.send_acked(tier.topic.name, self.serde.encode("WebhookMessage", record), key=source.key)
+        await self.producer.send_acked(tier.topic.name, self.serde.encode_for(tier.topic, record), key=source.key)
         finish()
 
     async def _dead_letter(
@@ -307,7 +307,10 @@ class Dispatcher:
         host = endpoint_host((subscription or {}).get("url", ""))
         headers = records.dead_letter_headers(reason, status, error, attempts, record.get("subscriptionId"), source)
         await self.producer.send_acked(
-            self.topics.webhooks_dlq.name, self.serde.encode("WebhookMessage", record), key=source.key, headers=headers
+            self.topics.webhooks_dlq.name,
+            self.serde.encode_for(self.topics.webhooks_dlq, record),
+            key=source.key,
+            headers=headers,
         )
         self.metrics.dead_letters.labels(host, reason).inc()
         log.warning(
@@ -331,7 +334,7 @@ class Dispatcher:
         record = records.attempt_record(delivery.message, delivery.subscription, number, result, started, next_due)
         self.producer.send_nowait(
             self.topics.webhooks_attempts.name,
-            self.serde.encode("WebhookMessage", record),
+            self.serde.encode_for(self.topics.webhooks_attempts, record),
             key=join_key(delivery.store, delivery.subscription_id),
         )
 

@@ -37,7 +37,8 @@ class SubscriptionView:
         self._control = control
         self._serde = serde
         self._producer = producer
-        self._topic = control.topics.subscriptions.name
+        self._subscriptions = control.topics.subscriptions
+        self._topic = self._subscriptions.name
         self._own: dict[tuple[str, str], tuple[dict[str, Any], int | None]] = {}  # record, offset written
 
     def get(self, store: str, subscription_id: str) -> tuple[State, dict[str, Any] | None]:
@@ -71,7 +72,7 @@ class SubscriptionView:
         key = (store, subscription_id)
         self._own[key] = (updated, None)
         _partition, offset = await self._producer.send_acked(
-            self._topic, self._serde.encode("WebhookSubscription", updated), key=join_key(store, subscription_id)
+            self._topic, self._serde.encode_for(self._subscriptions, updated), key=join_key(store, subscription_id)
         )
         if self._own.get(key, (None, None))[0] is updated:
             self._own[key] = (updated, offset)

@@ -110,11 +110,13 @@ async def _save(runtime: Runtime, store: Store, achievement: Achievement, create
     }
     topic = runtime.topics.achievements.name
     key = join_key(store.code, achievement.achievement_id)
-    _partition, offset = await runtime.producer.send(topic, runtime.serde.encode("Achievement", record), key=key)
+    _partition, offset = await runtime.producer.send(
+        topic, runtime.serde.encode_for(runtime.topics.achievements, record), key=key
+    )
     message = achievement_message(store.code, achievement, event, now)
     try:
         await runtime.producer.send(
-            runtime.topics.webhooks.name, runtime.serde.encode("WebhookMessage", message), key=key
+            runtime.topics.webhooks.name, runtime.serde.encode_for(runtime.topics.webhooks, message), key=key
         )
     except BrokerUnavailable as exc:
         log.error("%s webhook %s for %s not written: %s", event, message["messageId"], key.decode(), exc)

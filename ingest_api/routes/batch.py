@@ -115,7 +115,7 @@ async def post_batch(request: Request, store: StoreDep, runtime: RuntimeDep) -> 
             results[index] = {"errors": [p.body() for p in checked]}
             continue
         key, record = event_record(store, checked, offsets, now)
-        value = runtime.serde.encode("CustomEvent", record)
+        value = runtime.serde.encode_for(runtime.topics.custom_events, record)
         results[index] = {"customEventId": record["customEventId"]}
         # Tasks start in creation order, so events of one key are enqueued in request order.
         sends[index] = asyncio.ensure_future(runtime.producer.send(runtime.topics.custom_events.name, value, key=key))

@@ -23,7 +23,7 @@ async def post_custom_event(body: CustomEventRequest, store: StoreDep, runtime: 
     if problems:
         raise BadRequest(problems)
     key, record = event_record(store, body.event, runtime.control_offsets(), now)
-    value = runtime.serde.encode("CustomEvent", record)
+    value = runtime.serde.encode_for(runtime.topics.custom_events, record)
     await runtime.producer.send(runtime.topics.custom_events.name, value, key=key)
     EVENTS_ACCEPTED.labels(store.code).inc()
     return CustomEventCreated(customEventId=record["customEventId"])

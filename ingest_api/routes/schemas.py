@@ -67,7 +67,7 @@ def _stored(runtime: Runtime, store: Store, event_type: str) -> dict[str, Any]:
 async def _write(runtime: Runtime, store: Store, record: dict[str, Any]) -> None:
     topic = runtime.topics.schemas.name
     _partition, offset = await runtime.producer.send(
-        topic, runtime.serde.encode("CustomEventSchema", record), key=join_key(store.code, record["eventType"])
+        topic, runtime.serde.encode_for(runtime.topics.schemas, record), key=join_key(store.code, record["eventType"])
     )
     await runtime.await_own_write(topic, offset)
 

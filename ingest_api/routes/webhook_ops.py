@@ -106,7 +106,9 @@ async def _send(runtime: Runtime, record: dict[str, Any], key: bytes) -> None:
     """Onto the webhooks topic, stamped with the subscriptions this instance has seen or written, so the
     sender fans it out only once its own copy has them too."""
     record["subscriptionsOffset"] = runtime.control_offsets()[runtime.topics.subscriptions.name]
-    await runtime.producer.send(runtime.topics.webhooks.name, runtime.serde.encode("WebhookMessage", record), key=key)
+    await runtime.producer.send(
+        runtime.topics.webhooks.name, runtime.serde.encode_for(runtime.topics.webhooks, record), key=key
+    )
 
 
 @router.post(ONE + "/test", response_model=WebhookTestSent, responses=ERRORS | NOT_FOUND)

@@ -71,7 +71,7 @@ def find(runtime: Runtime, store: str, subscription_id: str) -> dict[str, Any]:
 async def write(runtime: Runtime, store: str, subscription_id: str, record: dict[str, Any] | None) -> None:
     """Put (or with None, delete) a subscription and wait until this instance's copy has it."""
     topic = runtime.topics.subscriptions.name
-    value = runtime.serde.encode("WebhookSubscription", record) if record is not None else None
+    value = runtime.serde.encode_for(runtime.topics.subscriptions, record) if record is not None else None
     _partition, offset = await runtime.producer.send(topic, value, key=join_key(store, subscription_id))
     await runtime.await_own_write(topic, offset)
 

@@ -22,6 +22,9 @@ class Topic:
     retention_ms: int | None = None
     purpose: str = ""
     internal: bool = False
+    # The Avro record types written to it (``Serde.encode_for`` refuses any other; the first is the
+    # default). Empty: raw copies of other topics' records, or a topic faust writes itself.
+    records: tuple[str, ...] = ()
 
     @property
     def config(self) -> dict[str, str]:
@@ -102,27 +105,30 @@ def build_topics(settings: Settings) -> Topics:
     p, n = settings.topic_prefix, settings.topic_partitions
     week = 7 * DAY_MS
 
-    def event(name: str, purpose: str, retention: int | None = week, partitions: int = n) -> Topic:
-        return Topic(p + name, partitions, compact=False, retention_ms=retention, purpose=purpose)
+    def event(name: str, purpose: str, *records: str, retention: int | None = week) -> Topic:
+        return Topic(p + name, n, compact=False, retention_ms=retention, purpose=purpose, records=records)
 
-    def compacted(name: str, purpose: str, partitions: int = n) -> Topic:
-        return Topic(p + name, partitions, compact=True, purpose=purpose)
+    def compacted(name: str, purpose: str, record: str, partitions: int = n) -> Topic:
+        return Topic(p + name, partitions, compact=True, purpose=purpose, records=(record,))
 
     app = settings.processor_app_id
     return Topics(
         custom_events=event(
             "custom-events",
             "Custom events from the API and from producers writing straight to Kafka",
+            "CustomEvent",
+            "ProcessorSignal",
             retention=settings.custom_events_retention_hours * 3600 * 1000,
         ),
         custom_events_dlq=event("custom-events.dlq", "Input records that could not be decoded or validated"),
-        custom_events_unmatched=event("custom-events.unmatched", "Events whose member never registered"),
+        custom_events_unmatched=event("custom-events.unmatched", "Events whose member never registered", "CustomEvent"),
         custom_event_outcomes=Topic(
             p + "custom-event-outcomes",
             n,
             compact=True,
             retention_ms=settings.custom_events_retention_hours * 3600 * 1000,
             purpose="What became of each accepted event (counted, no effect + reason, parked, dead-lettered)",
+            records=("CustomEventOutcome",),
         ),
         member_events=Topic(
             f"{app}-member-events",  # per processor app: a replay (new app id) repartitions on its own topic
@@ -131,21 +137,45 @@ def build_topics(settings: Settings) -> Topics:
             retention_ms=week,
             internal=True,
             purpose="Internal: the processor's resolved events repartitioned by storeCode:customerId",
+            records=("MemberEventBatch", "ProcessorSignal"),
         ),
-        members=compacted("members", "Members by storeCode:customerId (tombstone = deleted)"),
-        member_commands=event("member-commands", "Internal: member registration/update requests from the API"),
-        member_replies=event("member-replies", "Internal: the processor's answers to member commands", DAY_MS),
-        schemas=compacted("custom-event-schemas", "Custom event schemas by storeCode:eventType", 1),
-        achievements=compacted("achievements", "Achievements by storeCode:achievementId", 1),
-        subscriptions=compacted("webhook-subscriptions", "Webhook subscriptions by storeCode:subscriptionId", 1),
-        progress=event("achievement-progress", "MemberAchievementProgressChanged for downstream subscribers"),
-        webhooks=event("webhooks", "Open Loyalty webhook envelopes to deliver"),
+        members=compacted("members", "Members by storeCode:customerId (tombstone = deleted)", "Member"),
+        member_commands=event(
+            "member-commands", "Internal: member registration/update requests from the API", "MemberCommand"
+        ),
+        member_replies=event(
+            "member-replies", "Internal: the processor's answers to member commands", "MemberReply", retention=DAY_MS
+        ),
+        schemas=compacted(
+            "custom-event-schemas", "Custom event schemas by storeCode:eventType", "CustomEventSchema", 1
+        ),
+        achievements=compacted("achievements", "Achievements by storeCode:achievementId", "Achievement", 1),
+        subscriptions=compacted(
+            "webhook-subscriptions", "Webhook subscriptions by storeCode:subscriptionId", "WebhookSubscription", 1
+        ),
+        progress=event(
+            "achievement-progress",
+            "MemberAchievementProgressChanged for downstream subscribers",
+            "MemberAchievementProgressChanged",
+        ),
+        webhooks=event("webhooks", "Open Loyalty webhook envelopes to deliver", "WebhookMessage"),
         webhooks_retry=tuple(
-            event(f"webhooks.retry.{delay}", f"Webhook deliveries waiting {delay} before their next attempt")
+            event(
+                f"webhooks.retry.{delay}",
+                f"Webhook deliveries waiting {delay} before their next attempt",
+                "WebhookMessage",
+            )
             for delay in WEBHOOK_RETRY_DELAYS
         ),
-        webhooks_dlq=event("webhooks.dlq", "Webhook deliveries that failed for good", 30 * DAY_MS),
-        webhooks_attempts=event("webhooks.attempts", "Log of every webhook delivery attempt (operations)", 3 * DAY_MS),
+        webhooks_dlq=event(
+            "webhooks.dlq", "Webhook deliveries that failed for good", "WebhookMessage", retention=30 * DAY_MS
+        ),
+        webhooks_attempts=event(
+            "webhooks.attempts",
+            "Log of every webhook delivery attempt (operations)",
+            "WebhookMessage",
+            retention=3 * DAY_MS,
+        ),
         changelogs=tuple(
             Topic(
                 f"{app}-{table}-changelog",

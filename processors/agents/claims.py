@@ -75,14 +75,14 @@ class Claims:
         where = None
         if decision.accepted:
             if not decision.unchanged:
-                value = None if decision.member is None else ctx.serde.encode("Member", decision.member)
+                value = None if decision.member is None else ctx.serde.encode_for(ctx.topics.members, decision.member)
                 written = await self.ch.members.send(key=join_key(store, customer_id), value=value)
                 where = await written  # on the members topic before anyone is told
                 ctx.members.index.apply(store, customer_id, decision.member)
                 if op == "register":
                     message = customer_registered(store, decision.member or {})
                     await self.ch.webhooks.send(
-                        key=join_key(store, customer_id), value=ctx.serde.encode("WebhookMessage", message)
+                        key=join_key(store, customer_id), value=ctx.serde.encode_for(ctx.topics.webhooks, message)
                     )
             await self._signal_member(store, customer_id, decision.member, decision.previous)
         reply = {
@@ -97,7 +97,7 @@ class Claims:
             "sentAt": iso_utc(),
         }
         await self.ch.member_replies.send(
-            key=command["requestId"].encode(), value=ctx.serde.encode("MemberReply", reply)
+            key=command["requestId"].encode(), value=ctx.serde.encode_for(ctx.topics.member_replies, reply)
         )
 
     async def _signal_member(
@@ -105,8 +105,8 @@ class Claims:
     ) -> None:
         """Tell every input partition (in order with its events) and, on delete, the member's own partition."""
         kind = "member_changed" if member is not None else "member_deleted"
-        signal = self.ctx.serde.encode(
-            "ProcessorSignal",
+        signal = self.ctx.serde.encode_for(
+            self.ctx.topics.custom_events,  # and member_events: both carry signals
             {
                 "kind": kind,
                 "storeCode": store,
@@ -114,6 +114,7 @@ class Claims:
                 "member": member or previous,
                 "sentAt": iso_utc(),
             },
+            "ProcessorSignal",
         )
         for partition in range(self.ctx.topics.custom_events.partitions):
             await self.ch.input.send(value=signal, partition=partition)

@@ -62,8 +62,10 @@ class Evaluate:
         self.states_table = states
         self.states = MemberStates(states, window_seconds=ctx.settings.dedup_window_days * 86_400)
         self.applied = applied
-        self._progress_topic = ctx.topics.progress.name
-        self._webhooks_topic = ctx.topics.webhooks.name
+        self._progress = ctx.topics.progress
+        self._webhooks = ctx.topics.webhooks
+        self._progress_topic = self._progress.name
+        self._webhooks_topic = self._webhooks.name
         self._subscriptions_topic = ctx.topics.subscriptions.name
 
     async def __call__(self, stream: Any) -> None:
@@ -235,14 +237,14 @@ class Evaluate:
             if progress:
                 batch.send(
                     self._progress_topic,
-                    ctx.serde.encode("MemberAchievementProgressChanged", progress_record(output, data)),
+                    ctx.serde.encode_for(self._progress, progress_record(output, data)),
                     key=key,
                 )
                 counts.records_out[(self._progress_topic, store)] += 1
             if subscribed:
                 seen = control.mirror.position(self._subscriptions_topic, 0)
                 message = webhook_record(output, data, subscriptions_offset=seen)
-                batch.send(self._webhooks_topic, ctx.serde.encode("WebhookMessage", message), key=key)
+                batch.send(self._webhooks_topic, ctx.serde.encode_for(self._webhooks, message), key=key)
                 counts.records_out[(self._webhooks_topic, store)] += 1
 
     def _forget(self, batch: Batch, members: dict[bytes, _Member], msg: Any) -> None:

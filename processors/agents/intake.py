@@ -72,7 +72,7 @@ class Forwards:
         items = self._pending.pop(partition, None)
         self._sizes.pop(partition, None)
         if items:
-            value = self._ctx.serde.encode("MemberEventBatch", {"events": orjson.dumps(items)})
+            value = self._ctx.serde.encode_for(self._ctx.topics.member_events, {"events": orjson.dumps(items)})
             self._batch.send(self._ctx.topics.member_events.name, value, partition=partition)
 
     def send_all(self) -> None:
@@ -197,7 +197,7 @@ class Intake:
         for entry in entries:
             if reason == "member_deleted":
                 entry = replace(entry, record={**entry.record, "body": "{}", "customerData": {}})
-            value = self.ctx.serde.encode("CustomEvent", entry.record)
+            value = self.ctx.serde.encode_for(self.ctx.topics.custom_events_unmatched, entry.record)
             key = f"{entry.record['storeCode']}:{entry.event_id}".encode()
             headers = {"loyalty-reason": reason.encode(), "loyalty-parked-at": str(entry.parked_at).encode()}
             batch.send(self.ctx.topics.custom_events_unmatched.name, value, key=key, headers=headers)

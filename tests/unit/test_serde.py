@@ -197,3 +197,48 @@ def test_wrong_record_type_is_rejected() -> None:
     with pytest.raises(DecodeError) as err:
         serde.decode(serde.encode("Member", SAMPLES["Member"]), expect="CustomEvent")
     assert err.value.reason == "unexpected_record_type"
+
+
+def test_topics_carry_record_types_the_serde_knows() -> None:
+    from loyalty_stream.config.settings import Settings
+    from loyalty_stream.kafka.topics import build_topics
+
+    topics = build_topics(Settings())
+    carried = {name for topic in topics.all() for name in topic.records}
+    assert carried <= set(codec_names())
+    assert topics.custom_events.records == ("CustomEvent", "ProcessorSignal")
+    assert topics.webhooks.records == ("WebhookMessage",)
+
+
+def test_a_record_cannot_be_encoded_for_a_topic_that_does_not_carry_it() -> None:
+    from loyalty_stream.config.settings import Settings
+    from loyalty_stream.kafka.topics import build_topics
+    from schemas.serde import WrongRecordType
+
+    serde, topics = Serde(), build_topics(Settings())
+    member = SAMPLES["Member"]
+    assert serde.encode_for(topics.members, member) == serde.encode("Member", member)
+    with pytest.raises(WrongRecordType, match="carries WebhookMessage, not Member"):
+        serde.encode_for(topics.webhooks, member, "Member")
+    with pytest.raises(WrongRecordType, match="carries no records of ours"):
+        serde.encode_for(topics.custom_events_dlq, member)
+    signal = {"kind": "tick", "storeCode": "", "sentAt": "2024-05-01T00:00:00.000Z"}
+    name, _ = serde.decode(serde.encode_for(topics.custom_events, signal, "ProcessorSignal"))
+    assert name == "ProcessorSignal"
+
+
+def test_services_encode_for_topics_not_by_type_name() -> None:
+    """No service passes a record type name to ``Serde.encode``: they name the topic (``encode_for``)."""
+    import ast
+
+    root = Path(__file__).resolve().parents[2]
+    calls = []
+    for package in ("ingest_api", "processors", "webhook_sender", "loyalty_stream"):
+        for path in (root / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                    continue
+                by_name = bool(node.args) and isinstance(node.args[0], ast.Constant)
+                if node.func.attr == "encode" and ast.unparse(node.func.value).endswith("serde") and by_name:
+                    calls.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert calls == []
