@@ -25,7 +25,7 @@ import orjson
 from starlette.datastructures import QueryParams
 
 from ingest_api.errors import BadRequest, FieldProblem
-from ingest_api.strict import parse_datetime
+from loyalty_stream.domain import parse_event_date
 from loyalty_stream.domain.identity import normalise
 
 Kind = Literal["text", "id", "bool", "int", "datetime", "email", "phone", "loyaltyCardNumber"]
@@ -104,7 +104,7 @@ def _comparable(value: Any, kind: Kind, tz: ZoneInfo) -> Any:
         return None
     if kind == "datetime":
         try:
-            return parse_datetime(value, tz) if isinstance(value, str) else None
+            return parse_event_date(value, tz) if isinstance(value, str) else None
         except ValueError:
             return None
     if kind in ("email", "phone", "loyaltyCardNumber", "id") and isinstance(value, str):
@@ -131,7 +131,7 @@ def _parse_value(raw: str, kind: Kind, op: str, tz: ZoneInfo) -> Any:
             raise ValueError("This value should be an integer.") from None
     if kind == "datetime":
         try:
-            return parse_datetime(raw, tz)
+            return parse_event_date(raw, tz)
         except ValueError:
             raise ValueError("This value is not a valid datetime.") from None
     return _comparable(raw, kind, tz)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -28,7 +27,8 @@ from rocksdict import Rdict, WriteBatch
 from ingest_api.errors import BadRequest, FieldProblem
 from ingest_api.listing import ListQuery, decode_cursor, encode_cursor, total
 from loyalty_stream.domain import custom_event_id
-from loyalty_stream.domain.clock import iso_utc
+from loyalty_stream.domain.clock import UTC_ZONE, iso_utc
+from loyalty_stream.domain.events import parse_event_date
 
 SEP = b"\x00"
 SCAN_BUDGET = 10_000  # index entries read past the page to count a filtered list (or per scroll page)
@@ -41,10 +41,9 @@ def instant(text: str | None) -> str:
     if not text:
         return ""
     try:
-        parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+        return iso_utc(parse_event_date(text, UTC_ZONE))  # no offset: UTC
     except ValueError:
         return text
-    return iso_utc(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
 
 
 def _b(*parts: str) -> bytes:

@@ -33,9 +33,8 @@ from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteOptions
 
 from ingest_api.errors import ApiError
 from ingest_api.outcome_store import OutcomeStore
-from ingest_api.strict import parse_datetime
 from loyalty_stream.config.settings import Settings, Store
-from loyalty_stream.domain import MemberState
+from loyalty_stream.domain import MemberState, parse_event_date
 from loyalty_stream.domain.clock import iso_utc
 from loyalty_stream.kafka.keys import join_key
 from loyalty_stream.kafka.mirror import TopicMirror, keyed_record
@@ -177,7 +176,7 @@ def event_view(record: dict[str, Any], store: Store, schema_name: str | None) ->
     ``changedAchievements``. ``body`` is the object received (the contract's array of string maps is the
     one allowed deviation); ``eventDate`` is rendered in store time with its offset."""
     try:
-        event_date: str | None = parse_datetime(record["eventDate"], store.tz).isoformat()
+        event_date: str | None = parse_event_date(record["eventDate"], store.tz).isoformat()
     except ValueError:
         event_date = None  # a dead-lettered record from Kafka may carry anything: left out, not echoed
     try:

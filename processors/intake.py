@@ -6,19 +6,15 @@ Every record ends as an ``Admitted`` event or a ``Rejected`` one carrying the de
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import orjson
 
 from loyalty_stream.config.settings import Store
-from loyalty_stream.domain.events import parse_event_date
-from loyalty_stream.domain.identity import identifiers_of
 from loyalty_stream.domain.ids import custom_event_id, source_event_id
-from loyalty_stream.domain.validation import body_problems, value_problems
+from loyalty_stream.domain.validation import custom_event_problems
 from schemas.serde import DecodeError, Serde
-
-FUTURE_TOLERANCE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +66,12 @@ def _text(record: dict[str, Any], field: str, max_len: int = 255) -> str | None:
     return value if isinstance(value, str) and 0 < len(value) <= max_len else None
 
 
+# Which problem names an event's dead letter when it has several: the order the checks were made in
+# before the API and the processor shared one validation.
+_REASON_ORDER = ("unknown_event_type", "missing_field", "invalid_event_date", "future_event_date",
+                 "missing_identifier", "invalid_body")  # fmt: skip
+
+
 def admit(
     record: dict[str, Any],
     *,
@@ -80,7 +82,8 @@ def admit(
     offset: int,
     now: datetime,
 ) -> Admitted | Rejected:
-    """Check a decoded CustomEvent against its store and schema; assign its customEventId."""
+    """Check a decoded CustomEvent against its store and schema (the one validation the API applies too,
+    loyalty_stream/domain/validation.py); assign its customEventId."""
     store_code = record.get("storeCode")
     store = stores.get(store_code) if isinstance(store_code, str) else None
     if store is None:
@@ -88,30 +91,28 @@ def admit(
     event_type = _text(record, "type")
     if event_type is None:
         return Rejected("missing_field", "type is missing or not a 1..255 character string")
-    schema = schemas.get((store.code, event_type))
-    if schema is None or not schema.get("active", True):
-        return Rejected("unknown_event_type", f"custom event type {event_type!r} has no active schema")
-    if not isinstance(record.get("eventDate"), str):
-        return Rejected("missing_field", "eventDate is missing")
-    try:
-        event_date = parse_event_date(record["eventDate"], store.tz)
-        event_date.astimezone(UTC)  # dates at the edge of the calendar (0001-01-01 east of UTC) overflow here
-    except (ValueError, OverflowError) as exc:
-        return Rejected("invalid_event_date", str(exc))
-    if event_date - now > FUTURE_TOLERANCE:
-        return Rejected("future_event_date", "eventDate is more than 5 minutes in the future")
-    customer = record.get("customerData")
-    if not isinstance(customer, dict) or not identifiers_of(customer):
-        return Rejected("missing_identifier", "customerData has no customerId, email, phone or loyaltyCardNumber")
     try:
         body = orjson.loads(record.get("body") or "{}")
     except orjson.JSONDecodeError as exc:
-        return Rejected("invalid_body", f"body is not JSON: {exc}")
-    if not isinstance(body, dict):
-        return Rejected("invalid_body", "body is not a JSON object")
-    problems = body_problems(body, schema.get("fields", [])) + value_problems(body, "body")
+        body, not_json = None, Rejected("invalid_body", f"body is not JSON: {exc}")
+    else:
+        not_json = None if isinstance(body, dict) else Rejected("invalid_body", "body is not a JSON object")
+    customer = record.get("customerData")
+    event_date, problems = custom_event_problems(
+        event_type=event_type,
+        event_date=record.get("eventDate"),
+        customer_data=customer if isinstance(customer, dict) else {},
+        body=body if not_json is None else None,
+        schema=schemas.get((store.code, event_type)),
+        tz=store.tz,
+        now=now,
+    )
     if problems:
-        return Rejected("invalid_body", "; ".join(f"{path}: {message}" for path, message in problems))
+        reason = min((p.reason for p in problems), key=_REASON_ORDER.index)
+        return Rejected(reason, "; ".join(f"{p.path}: {p.message}" for p in problems if p.reason == reason))
+    if not_json is not None:  # after the others: a body that is not JSON was checked last
+        return not_json
+    assert event_date is not None and isinstance(body, dict)
     event_id = record.get("eventId")
     if event_id is not None and _text(record, "eventId") is None:
         return Rejected("invalid_event_id", "eventId must be 1..255 characters")

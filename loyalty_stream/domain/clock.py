@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Final
+from zoneinfo import ZoneInfo
+
+# UTC as the date parser's zone (``parse_event_date`` takes a ZoneInfo): instants written without an offset.
+UTC_ZONE: Final = ZoneInfo("UTC")
 
 
 def iso_utc(moment: datetime | None = None) -> str:

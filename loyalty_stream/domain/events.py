@@ -75,9 +75,13 @@ def parse_event_date(value: object, tz: ZoneInfo) -> datetime:
         parsed = datetime.fromisoformat(text)
     except ValueError as exc:
         raise ValueError(f"eventDate {value!r} is not ISO-8601") from exc
-    if parsed.tzinfo is not None:
-        return parsed
-    wall = parsed.replace(tzinfo=tz, fold=0)
-    # A round trip through UTC normalises a non-existent wall time: fold=0 in a gap uses
-    # the offset before the change, which lands the instant one gap-length later.
-    return wall.astimezone(UTC).astimezone(tz)
+    try:
+        if parsed.tzinfo is not None:
+            parsed.astimezone(UTC)  # an instant must exist in UTC too (year 1 east of UTC does not)
+            return parsed
+        wall = parsed.replace(tzinfo=tz, fold=0)
+        # A round trip through UTC normalises a non-existent wall time: fold=0 in a gap uses
+        # the offset before the change, which lands the instant one gap-length later.
+        return wall.astimezone(UTC).astimezone(tz)
+    except OverflowError:
+        raise ValueError(f"eventDate {value!r} is outside the calendar") from None

@@ -1,22 +1,46 @@
-"""Custom event bodies checked against their schema's declared fields (docs/domain.md §3). Pure."""
+"""One validation of a custom event (docs/domain.md §3, §4), used by the API, which answers 400 at the
+field, and by the processor, which dead-letters an event produced straight to Kafka. Pure.
+
+Each problem carries both answers: the API's message and code, and the dead-letter reason code.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-MAX_SAFE_NUMBER = 2**53 - 1  # exact in JSON everywhere, and summable without overflow
+from .events import parse_event_date
+from .identity import identifiers_of
+
+MAX_STRING = 255
+# Exact in an IEEE double (I-JSON, RFC 7493), so JavaScript clients read it as sent, and summable as an
+# int without outgrowing the 64-bit integers the JSON encoders downstream can write.
+MAX_SAFE_NUMBER = 2**53 - 1
+MAX_DEPTH = 16
+FUTURE_TOLERANCE = timedelta(minutes=5)
+# Dates near the calendar's ends overflow date arithmetic, and nothing counts events that old.
+EARLIEST_EVENT_DATE = datetime(1900, 1, 1, tzinfo=UTC)
 
 FIELD_TYPES = ("text", "number", "datetime", "boolean", "object", "collection")
 
 
-def _is_datetime(value: Any) -> bool:
+@dataclass(frozen=True, slots=True)
+class Problem:
+    path: str  # from the event: "type", "eventDate", "body.minutes", "customerData"
+    message: str  # as the API answers it (Open Loyalty's wording)
+    code: str  # the API's code
+    reason: str  # the dead-letter reason code of an event read from Kafka
+
+
+def _iso(value: Any) -> bool:
     if not isinstance(value, str):
         return False
     try:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
+        datetime.fromisoformat(value)
     except ValueError:
         return False
     return True
@@ -25,7 +49,7 @@ def _is_datetime(value: Any) -> bool:
 _CHECKS: dict[str, Callable[[Any], bool]] = {
     "text": lambda v: isinstance(v, str),
     "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v),
-    "datetime": _is_datetime,
+    "datetime": _iso,
     "boolean": lambda v: isinstance(v, bool),
     "object": lambda v: isinstance(v, dict),
     "collection": lambda v: isinstance(v, list),
@@ -33,47 +57,111 @@ _CHECKS: dict[str, Callable[[Any], bool]] = {
 
 
 def body_problems(
-    body: Mapping[str, Any], fields: Iterable[Mapping[str, Any]], *, prefix: str = "body"
-) -> list[tuple[str, str]]:
-    """(path, message) for every declared field whose value has the wrong type.
-
-    Declared fields may be absent; undeclared keys are kept and ignored.
-    """
+    body: Mapping[str, Any], fields: Iterable[Mapping[str, Any]], tz: ZoneInfo, *, prefix: str = "body"
+) -> list[Problem]:
+    """Every declared field whose value has the wrong type, or is a datetime the calendar cannot convert
+    to UTC (year 1 east of UTC is not). Declared fields may be absent; undeclared keys are ignored."""
     problems = []
     for field in fields:
         name, kind = field["name"], field["type"]
-        if name not in body or body[name] is None:
+        value = body.get(name)
+        if value is None:
             continue
         check = _CHECKS.get(kind)
-        if check is not None and not check(body[name]):
-            problems.append((f"{prefix}.{name}", f"This value should be of type {kind}."))
+        path = f"{prefix}.{name}"
+        if check is not None and not check(value):
+            problems.append(Problem(path, f"This value should be of type {kind}.", "invalid_type", "invalid_body"))
+        elif kind == "datetime":
+            try:
+                parse_event_date(value, tz)
+            except ValueError:
+                problems.append(Problem(path, "This value is not a valid datetime.", "invalid_type", "invalid_body"))
     return problems
 
 
-def value_problems(value: Any, path: str, *, max_string: int = 255, depth: int = 0) -> list[tuple[str, str]]:
-    """Limits on any JSON value: strings ≤ max_string chars, finite numbers, bounded nesting."""
-    if isinstance(value, str):
-        return (
-            [(path, f"This value is too long. It should have {max_string} characters or less.")]
-            if len(value) > max_string
-            else []
-        )
-    if isinstance(value, float) and not math.isfinite(value):
-        return [(path, "This value should be a finite number.")]
-    if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) > MAX_SAFE_NUMBER:
-        return [(path, f"This value should be between -{MAX_SAFE_NUMBER} and {MAX_SAFE_NUMBER}.")]
-    if depth > 16:
-        return [(path, "This value is nested too deeply.")]
-    if isinstance(value, dict):
-        return [
-            p
-            for k, v in value.items()
-            for p in value_problems(v, f"{path}.{k}", max_string=max_string, depth=depth + 1)
-        ]
-    if isinstance(value, list):
-        return [
-            p
-            for i, v in enumerate(value)
-            for p in value_problems(v, f"{path}[{i}]", max_string=max_string, depth=depth + 1)
-        ]
-    return []
+def json_problems(
+    value: Any, path: str, *, long_text: Collection[str] = (), long_text_max: int = 4096
+) -> list[Problem]:
+    """Every place in free-form JSON that breaks a limit: strings (values and keys) at most 255 characters
+    (values under keys named in ``long_text`` up to ``long_text_max``), numbers finite and within
+    ±MAX_SAFE_NUMBER, nesting at most MAX_DEPTH."""
+    problems: list[Problem] = []
+
+    def walk(item: Any, where: str, max_string: int, depth: int) -> None:
+        if isinstance(item, str):
+            if len(item) > max_string:
+                message = f"This value is too long. It should have {max_string} characters or less."
+                problems.append(Problem(where, message, "too_long", "invalid_body"))
+        elif isinstance(item, bool) or item is None:
+            return
+        elif isinstance(item, int | float):
+            if not math.isfinite(item):
+                problems.append(Problem(where, "This value should be a finite number.", "not_finite", "invalid_body"))
+            elif abs(item) > MAX_SAFE_NUMBER:
+                message = f"This number is out of range (at most {MAX_SAFE_NUMBER} either side of 0)."
+                problems.append(Problem(where, message, "out_of_range", "invalid_body"))
+        elif depth >= MAX_DEPTH:
+            problems.append(Problem(where, "This value is nested too deeply.", "too_deep", "invalid_body"))
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if len(key) > MAX_STRING:
+                    message = f"This key is too long. It should have {MAX_STRING} characters or less."
+                    problems.append(Problem(f"{where}.{key[:32]}…", message, "too_long", "invalid_body"))
+                    continue
+                walk(child, f"{where}.{key}", long_text_max if key in long_text else MAX_STRING, depth + 1)
+        elif isinstance(item, list):
+            for index, child in enumerate(item):
+                walk(child, f"{where}[{index}]", max_string, depth + 1)
+
+    walk(value, path, MAX_STRING, 0)
+    return problems
+
+
+def event_date_of(value: Any, tz: ZoneInfo, now: datetime) -> datetime | Problem:
+    """The eventDate as an instant (no offset = store time), or why it is refused."""
+    if not isinstance(value, str):
+        return Problem("eventDate", "This value should be of type string.", "invalid_datetime", "missing_field")
+    try:
+        moment = parse_event_date(value, tz)
+    except ValueError:
+        return Problem("eventDate", "This value is not a valid datetime.", "invalid_datetime", "invalid_event_date")
+    if moment - now > FUTURE_TOLERANCE:
+        message = "The event date is more than 5 minutes in the future."
+        return Problem("eventDate", message, "future_date", "future_event_date")
+    if moment < EARLIEST_EVENT_DATE:
+        message = "The event date is before 1900-01-01T00:00:00Z."
+        return Problem("eventDate", message, "too_early", "invalid_event_date")
+    return moment
+
+
+def custom_event_problems(
+    *,
+    event_type: str,
+    event_date: Any,
+    customer_data: Mapping[str, Any],
+    body: Mapping[str, Any] | None,
+    schema: Mapping[str, Any] | None,
+    tz: ZoneInfo,
+    now: datetime,
+) -> tuple[datetime | None, list[Problem]]:
+    """(the eventDate as an instant, or None; everything wrong with the event): its type's schema, its
+    body against the declared fields and the JSON limits, its date, its identifiers. A ``body`` of None
+    (not a JSON object: the caller's own problem) skips the body checks."""
+    problems: list[Problem] = []
+    if schema is None:
+        message = f'Custom event type "{event_type}" has no schema.'
+        problems.append(Problem("type", message, "unknown_event_type", "unknown_event_type"))
+    elif not schema.get("active", True):
+        message = f'Custom event type "{event_type}" is not active.'
+        problems.append(Problem("type", message, "inactive_event_type", "unknown_event_type"))
+    elif body is not None:
+        problems += body_problems(body, schema.get("fields", []), tz)
+    if body is not None:
+        problems += json_problems(body, "body")
+    moment = event_date_of(event_date, tz, now)
+    if isinstance(moment, Problem):
+        problems.append(moment)
+    if not identifiers_of(customer_data):
+        message = "One of customerId, email, phone or loyaltyCardNumber is required."
+        problems.append(Problem("customerData", message, "no_identifier", "missing_identifier"))
+    return (None if isinstance(moment, Problem) else moment), problems

@@ -1,4 +1,5 @@
-"""Record keys: ``storeCode:id`` on every keyed topic."""
+"""Record keys, built and split here only: ``storeCode:id`` on every keyed topic, and
+``storeCode:kind:identifier`` for events the API keys by the member's first identifier."""
 
 from __future__ import annotations
 
@@ -15,6 +16,12 @@ def split_key(key: bytes | None) -> tuple[str, str] | None:
 
 def join_key(store: str, ident: str) -> bytes:
     return f"{store}:{ident}".encode()
+
+
+def identifier_key(store: str, kind: str, normalised: str) -> bytes:
+    """The input-topic key of an event whose member is known by an identifier (every event of one
+    identifier in one partition, in order)."""
+    return join_key(store, f"{kind}:{normalised}")
 
 
 def murmur2(data: bytes) -> int:

@@ -11,6 +11,8 @@ from typing import Any
 from confluent_kafka import TopicPartition
 
 from loyalty_stream.config.settings import Settings
+from loyalty_stream.domain.clock import UTC_ZONE
+from loyalty_stream.domain.events import parse_event_date
 from loyalty_stream.kafka.client import consumer, create_topics
 from loyalty_stream.kafka.topics import build_topics
 
@@ -20,9 +22,7 @@ def _start_offsets(settings: Settings, topic: str, *, from_time: str | None, fro
     try:
         partitions = sorted(c.list_topics(topic, timeout=10).topics[topic].partitions)
         if from_time:
-            moment = datetime.fromisoformat(from_time.replace("Z", "+00:00"))
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
+            moment = parse_event_date(from_time, UTC_ZONE)  # no offset: UTC
             wanted = [TopicPartition(topic, p, int(moment.timestamp() * 1000)) for p in partitions]
             found = c.offsets_for_times(wanted, timeout=10)
             return [

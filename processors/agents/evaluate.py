@@ -29,6 +29,7 @@ from loyalty_stream.domain import (
     WebhookOutput,
     process_event,
 )
+from loyalty_stream.domain.clock import UTC_ZONE
 from loyalty_stream.domain.events import parse_event_date
 from loyalty_stream.kafka.keys import join_key, split_key
 from processors import metrics
@@ -270,6 +271,6 @@ def _created_at(value: str | None, default: datetime) -> datetime:
     if not value:
         return default
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_event_date(value, UTC_ZONE)
     except ValueError:
         return default

@@ -22,7 +22,7 @@ import orjson
 from loyalty_stream.domain.clock import iso_utc
 from loyalty_stream.domain.identity import identifiers_of
 from loyalty_stream.domain.ids import source_event_id
-from loyalty_stream.kafka.keys import member_partition
+from loyalty_stream.kafka.keys import join_key, member_partition
 from loyalty_stream.replicas.members import MEMBER_IDENTIFIERS
 from processors.batch import Batch, Pipeline
 from processors.context import Context, Counts, observe
@@ -198,7 +198,7 @@ class Intake:
             if reason == "member_deleted":
                 entry = replace(entry, record={**entry.record, "body": "{}", "customerData": {}})
             value = self.ctx.serde.encode_for(self.ctx.topics.custom_events_unmatched, entry.record)
-            key = f"{entry.record['storeCode']}:{entry.event_id}".encode()
+            key = join_key(entry.record["storeCode"], entry.event_id)
             headers = {"loyalty-reason": reason.encode(), "loyalty-parked-at": str(entry.parked_at).encode()}
             batch.send(self.ctx.topics.custom_events_unmatched.name, value, key=key, headers=headers)
             self.ctx.outcome(batch, counts, entry.record, "unmatched", reason=reason)

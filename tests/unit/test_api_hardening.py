@@ -14,9 +14,9 @@ from ingest_api.errors import RateLimited
 from ingest_api.rate_limit import RateLimiter
 from ingest_api.routes.achievements import merge_patch
 from ingest_api.routes.member_reads import customer_view
-from ingest_api.strict import MAX_SAFE_INTEGER, json_problems, parse_datetime, rfc3339
+from ingest_api.strict import MAX_SAFE_INTEGER, json_problems, rfc3339
 from loyalty_stream.config.settings import Settings
-from loyalty_stream.domain import parse_achievement
+from loyalty_stream.domain import parse_achievement, parse_event_date
 from tests.support.flows import LOGIN_STREAK
 
 WARSAW = ZoneInfo("Europe/Warsaw")
@@ -119,10 +119,10 @@ def test_long_text_keys_may_hold_longer_strings() -> None:
 def test_dates_outside_the_calendar_are_value_errors_not_overflows() -> None:
     # Year 1 in Warsaw is year 0 in UTC: parse_event_date's conversion raised OverflowError (a 500).
     with pytest.raises(ValueError):
-        parse_datetime("0001-01-01T00:00:00", WARSAW)
+        parse_event_date("0001-01-01T00:00:00", WARSAW)
     with pytest.raises(ValueError):
-        parse_datetime("9999-12-31T23:59:59-05:00", ZoneInfo("UTC"))
-    assert parse_datetime("2024-05-01T10:00:00", WARSAW).isoformat() == "2024-05-01T10:00:00+02:00"
+        parse_event_date("9999-12-31T23:59:59-05:00", ZoneInfo("UTC"))
+    assert parse_event_date("2024-05-01T10:00:00", WARSAW).isoformat() == "2024-05-01T10:00:00+02:00"
 
 
 @pytest.mark.parametrize(
