@@ -36,7 +36,7 @@ from processors.agents.evaluate import Evaluate
 from processors.agents.intake import Intake
 from processors.batch import OutputProducer
 from processors.context import Context
-from processors.faust_compat import CommitWatchdog, commit_heads, request_rejoin
+from processors.faust_compat import CommitWatchdog, commit_heads, read_state, request_rejoin
 from processors.parking import ParkingLot
 from processors.tables import ChangelogTable, ParkingKeyValue
 from schemas.serde import Serde
@@ -152,17 +152,26 @@ class Processor:
 
     async def _watch_commits(self) -> None:
         """A partition whose commit faust can no longer move gets re-read after a rebalance (faust_compat 4)."""
-        stuck = self.commit_watchdog.stuck(commit_heads(self.app.consumer), time.monotonic())
+        if self.app.rebalancing or self.app.in_recovery:  # partitions are paused then: not a stall
+            self.commit_watchdog = CommitWatchdog()
+            return
+        consumer = self.app.consumer
+        heads = await commit_heads(consumer)
+        stuck = self.commit_watchdog.stuck(heads, time.monotonic())
         if stuck:
             log.warning(
                 "commit stuck for %.0f s on %s: asking for a rebalance to re-read from the committed offsets",
                 self.commit_watchdog.patience,
-                ", ".join(f"{tp.topic}/{tp.partition}" for tp in stuck),
+                "; ".join(
+                    f"{tp.topic}/{tp.partition} (committed {heads[tp][0]}, oldest acknowledged {heads[tp][1]}, "
+                    f"{'idle behind, ' if heads[tp][2] else ''}{read_state(consumer, tp)})"
+                    for tp in stuck
+                ),
             )
             for tp in stuck:
                 metrics.COMMIT_STALLS.labels(tp.topic).inc()
             self.commit_watchdog = CommitWatchdog()
-            await request_rejoin(self.app.consumer)
+            await request_rejoin(consumer)
 
     async def _tick(self) -> None:
         """A tick on every input partition drives the parked-event expiry sweep, in order with events."""

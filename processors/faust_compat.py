@@ -221,19 +221,27 @@ async def perform_assignment(self: GroupCoordinator, response: Any) -> Any:
 
 
 # -- check 4 --------------------------------------------------------------------------------------------------
+Head = tuple[int | None, int | None, bool]
+"""A partition as the watchdog sees it: (committed offset, oldest acknowledged offset not yet committed, whether
+nothing of it is acknowledged or in flight while the broker holds records past the commit)."""
+
+
 @dataclass
 class CommitWatchdog:
-    """Partitions whose commit faust can no longer move: the oldest acknowledged offset is more than one past
-    the committed one, and the committed offset has not moved for ``patience`` seconds."""
+    """Partitions whose commit has not moved for ``patience`` seconds while it cannot: the oldest acknowledged
+    offset is more than one past the committed one (faust's own test, ``Consumer._new_offset``), or the worker
+    holds the partition but reads nothing of it although the broker has records past the commit ("idle
+    behind": the crash campaign's seed 3 of its seventh run, a repartition partition 17 records behind for
+    minutes with nothing acknowledged)."""
 
     patience: float = 30.0
     _since: dict[Any, tuple[int, float]] = field(default_factory=dict)
 
-    def stuck(self, heads: Mapping[Any, tuple[int | None, int | None]], now: float) -> list[Any]:
-        """``heads``: partition -> (committed offset, oldest acknowledged offset not yet committed)."""
+    def stuck(self, heads: Mapping[Any, Head], now: float) -> list[Any]:
         since: dict[Any, tuple[int, float]] = {}
-        for tp, (committed, oldest) in heads.items():
-            if not committed or oldest is None or oldest - committed <= 1:  # faust's own test, as written
+        for tp, (committed, oldest, idle_behind) in heads.items():
+            gap = bool(committed) and oldest is not None and oldest - (committed or 0) > 1
+            if committed is None or not (gap or idle_behind):
                 continue
             seen = self._since.get(tp)
             since[tp] = (committed, seen[1] if seen is not None and seen[0] == committed else now)
@@ -241,13 +249,35 @@ class CommitWatchdog:
         return sorted(tp for tp, (_committed, first) in since.items() if now - first >= self.patience)
 
 
-def commit_heads(consumer: Any) -> dict[Any, tuple[int | None, int | None]]:
-    """faust's view of each assigned partition: (committed offset, oldest acknowledged offset)."""
-    heads: dict[Any, tuple[int | None, int | None]] = {}
+async def commit_heads(consumer: Any) -> dict[Any, Head]:
+    """faust's view of each assigned partition it commits offsets for, with the broker's end offsets asked
+    for the partitions that have nothing acknowledged or in flight (one request, only for those)."""
+    in_flight = {message.tp for message in list(consumer._unacked_messages)}
+    acks_enabled_for = consumer.app.topics.acks_enabled_for
+    heads: dict[Any, Head] = {}
+    quiet = []
     for tp in consumer.assignment():
         acked = consumer._acked.get(tp)
-        heads[tp] = (consumer._committed_offset.get(tp), min(acked) if acked else None)
+        committed = consumer._committed_offset.get(tp)
+        heads[tp] = (committed, min(acked) if acked else None, False)
+        if committed is not None and not acked and tp not in in_flight and acks_enabled_for(tp.topic):
+            quiet.append(tp)
+    if quiet:
+        ends = await consumer.highwaters(*quiet)
+        for tp in quiet:
+            committed = heads[tp][0]
+            end = ends.get(tp)
+            if end is not None and committed is not None and end > committed:
+                heads[tp] = (committed, None, True)
     return heads
+
+
+def read_state(consumer: Any, tp: Any) -> str:
+    """What faust holds about a partition, for the log line of a stall (to find where the records went)."""
+    return (
+        f"read offset {consumer._read_offset.get(tp)}, active {tp in (consumer._active_partitions or ())}, "
+        f"paused {tp in consumer._paused_partitions}"
+    )
 
 
 async def request_rejoin(consumer: Any) -> None:

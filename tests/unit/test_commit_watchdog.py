@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from processors.faust_compat import CommitWatchdog
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from processors.faust_compat import CommitWatchdog, commit_heads
 
 
 def test_a_head_gap_that_lasts_its_patience_is_stuck() -> None:
     watchdog = CommitWatchdog(patience=30)
-    heads = {"p0": (109, 1106), "p1": (500, 501), "p2": (None, 40), "p3": (77, None)}
+    heads = {"p0": (109, 1106, False), "p1": (500, 501, False), "p2": (None, 40, False), "p3": (77, None, False)}
     assert watchdog.stuck(heads, now=0) == []
     assert watchdog.stuck(heads, now=29) == []
     assert watchdog.stuck(heads, now=30) == ["p0"], "only p0: acked 1106 while 109 is committed"
@@ -15,14 +19,87 @@ def test_a_head_gap_that_lasts_its_patience_is_stuck() -> None:
 
 def test_a_commit_that_moves_restarts_the_clock() -> None:
     watchdog = CommitWatchdog(patience=30)
-    watchdog.stuck({"p0": (109, 1106)}, now=0)
-    watchdog.stuck({"p0": (110, 1106)}, now=20)  # the commit moved: not the same stall
-    assert watchdog.stuck({"p0": (110, 1106)}, now=40) == []
-    assert watchdog.stuck({"p0": (110, 1106)}, now=50) == ["p0"]
+    watchdog.stuck({"p0": (109, 1106, False)}, now=0)
+    watchdog.stuck({"p0": (110, 1106, False)}, now=20)  # the commit moved: not the same stall
+    assert watchdog.stuck({"p0": (110, 1106, False)}, now=40) == []
+    assert watchdog.stuck({"p0": (110, 1106, False)}, now=50) == ["p0"]
 
 
 def test_a_gap_that_closes_is_forgotten() -> None:
     watchdog = CommitWatchdog(patience=30)
-    watchdog.stuck({"p0": (109, 1106)}, now=0)
-    watchdog.stuck({"p0": (109, 110)}, now=10)  # the records above the commit were acknowledged
-    assert watchdog.stuck({"p0": (109, 1106)}, now=35) == []
+    watchdog.stuck({"p0": (109, 1106, False)}, now=0)
+    watchdog.stuck({"p0": (109, 110, False)}, now=10)  # the records above the commit were acknowledged
+    assert watchdog.stuck({"p0": (109, 1106, False)}, now=35) == []
+
+
+def test_a_partition_idle_behind_its_end_for_its_patience_is_stuck() -> None:
+    watchdog = CommitWatchdog(patience=30)
+    assert watchdog.stuck({"p2": (199, None, True), "p3": (0, None, True)}, now=0) == []
+    assert watchdog.stuck({"p2": (199, None, True), "p3": (0, None, True)}, now=31) == ["p2", "p3"]
+    watchdog = CommitWatchdog(patience=30)
+    watchdog.stuck({"p2": (199, None, True)}, now=0)
+    watchdog.stuck({"p2": (199, None, False)}, now=10)  # read again (something in flight): not a stall
+    assert watchdog.stuck({"p2": (199, None, True)}, now=35) == []
+
+
+@dataclass(frozen=True)
+class _TP:
+    topic: str
+    partition: int
+
+
+@dataclass(frozen=True)
+class _Message:
+    tp: _TP
+
+
+@dataclass
+class _Topics:
+    def acks_enabled_for(self, topic: str) -> bool:
+        return not topic.endswith("-changelog")
+
+
+@dataclass
+class _App:
+    topics: _Topics = field(default_factory=_Topics)
+
+
+@dataclass
+class _Consumer:
+    """faust's Consumer as commit_heads reads it."""
+
+    assigned: list[_TP]
+    _acked: dict[_TP, list[int]]
+    _committed_offset: dict[_TP, int | None]
+    _unacked_messages: set[_Message]
+    ends: dict[_TP, int]
+    app: _App = field(default_factory=_App)
+    asked: list[tuple[_TP, ...]] = field(default_factory=list)
+
+    def assignment(self) -> list[_TP]:
+        return self.assigned
+
+    async def highwaters(self, *tps: _TP) -> dict[_TP, int]:
+        self.asked.append(tps)
+        return {tp: self.ends[tp] for tp in tps}
+
+
+def test_commit_heads_asks_the_broker_only_about_quiet_partitions() -> None:
+    busy, behind, done, changelog, fresh = (_TP("events", 0), _TP("events", 1), _TP("events", 2),
+                                           _TP("t-changelog", 0), _TP("events", 3))  # fmt: skip
+    consumer = _Consumer(
+        assigned=[busy, behind, done, changelog, fresh],
+        _acked={busy: [12, 13]},
+        _committed_offset={busy: 12, behind: 199, done: 50, changelog: None, fresh: None},
+        _unacked_messages={_Message(busy)},
+        ends={behind: 216, done: 50},
+    )
+    heads: dict[Any, Any] = asyncio.run(commit_heads(consumer))
+    assert consumer.asked == [(behind, done)]
+    assert heads == {
+        busy: (12, 12, False),
+        behind: (199, None, True),
+        done: (50, None, False),
+        changelog: (None, None, False),
+        fresh: (None, None, False),
+    }
