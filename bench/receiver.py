@@ -1,9 +1,8 @@
-"""A fast webhook receiver for the bench, run in its own process: ``python -m bench.receiver OUT PORT HOST...``.
+"""The bench's webhook receiver, in its own process: ``python -m bench.receiver OUT PORT HOST...``.
 
-A bare asyncio protocol (HTTP/1.1 keep-alive, Content-Length bodies, always 200) so the receiver costs as
-little CPU as possible. Every request becomes a line ``<epoch seconds> <eventId or ->`` in OUT, flushed every
-0.2 s; listening on several loopback addresses (127.0.0.1 … 127.0.0.50) makes that many webhook
-destinations, each with its own connection pool in the sender.
+The project's receiver (loyalty_stream/tools/receiver.py: always 200, nothing kept in memory); every request
+becomes a line ``<epoch seconds> <eventId or ->`` in OUT, flushed every 0.2 s. Several loopback hosts make
+that many webhook destinations.
 """
 
 from __future__ import annotations
@@ -11,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-import time
 
-RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+from loyalty_stream.tools.receiver import Received, Receiver
+
 EVENT_ID = b'"eventId":"'
 
 
@@ -25,40 +24,15 @@ def event_id(body: bytes) -> str:
     return body[start : body.find(b'"', start)].decode()
 
 
-class Hook(asyncio.Protocol):
-    def __init__(self, out: list[str]) -> None:
-        self.out = out
-        self.buffer = b""
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        while True:
-            end = self.buffer.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            length = 0
-            for line in self.buffer[:end].split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            if len(self.buffer) < end + 4 + length:
-                return
-            body = self.buffer[end + 4 : end + 4 + length]
-            self.buffer = self.buffer[end + 4 + length :]
-            self.out.append(f"{time.time():.6f} {event_id(body)}\n")
-            assert self.transport is not None
-            self.transport.write(RESPONSE)
-
-
 async def serve(path: str, port: int, hosts: list[str]) -> None:
     lines: list[str] = []
+
+    def book(request: Received) -> None:
+        lines.append(f"{request.at:.6f} {event_id(request.body)}\n")
+
+    receiver = Receiver(keep=False, on_request=book, hosts=hosts, port=port)
+    await receiver.open()
     loop = asyncio.get_running_loop()
-    servers = [await loop.create_server(lambda: Hook(lines), host, port, backlog=1024) for host in hosts]
     stopping = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
@@ -69,8 +43,7 @@ async def serve(path: str, port: int, hosts: list[str]) -> None:
                 batch, lines[:] = lines[:], []
                 out.write("".join(batch))
                 out.flush()
-    for server in servers:
-        server.close()
+    await receiver.close()
 
 
 if __name__ == "__main__":

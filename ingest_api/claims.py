@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import uuid
 from typing import Any
 
-from confluent_kafka import TopicPartition
+from confluent_kafka import Message
 
 from ingest_api.errors import BrokerUnavailable
 from ingest_api.producer import AckedProducer
 from loyalty_stream.config.settings import Settings
 from loyalty_stream.domain.clock import iso_utc
-from loyalty_stream.kafka.client import consumer
+from loyalty_stream.kafka.mirror import TopicMirror
 from loyalty_stream.kafka.topics import Topics
 from loyalty_stream.replicas.members import MemberDirectory
 from schemas.serde import DecodeError, Serde
@@ -36,46 +35,21 @@ class MemberCommands:
         self._topics = topics
         self._producer = producer
         self._pending: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Future[dict[str, Any]]]] = {}
-        self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._thread: threading.Thread | None = None
+        # From the end of every partition as it was at start-up, assigned before any request is served, so no
+        # reply to a request sent after start-up can slip past; after a broker error it resumes where it was.
+        self._replies = TopicMirror(
+            settings, [topics.member_replies.name], self._deliver, name="member-replies", from_end=True
+        )
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="member-replies", daemon=True)
-        self._thread.start()
+        self._replies.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
+        self._replies.stop()
 
-    def _run(self) -> None:
-        topic = self._topics.member_replies.name
-        while not self._stop.is_set():
-            c = consumer(self._settings, group=f"unused-replies-{uuid.uuid4().hex[:8]}")
-            try:
-                # Start at the current end of every partition, assigned explicitly before we serve requests,
-                # so no reply to a request sent after start-up can slip past.
-                partitions = c.list_topics(topic, timeout=10).topics[topic].partitions
-                ends = [
-                    TopicPartition(topic, p, c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1])
-                    for p in partitions
-                ]
-                c.assign(ends)
-                self._ready.set()
-                while not self._stop.is_set():
-                    for msg in c.consume(100, 0.1):
-                        if msg.error() is None:
-                            self._deliver(msg.value())
-            except Exception as exc:
-                log.warning("member replies: %r; reconnecting", exc)
-                self._stop.wait(1.0)
-            finally:
-                c.close()
-
-    def _deliver(self, value: bytes | None) -> None:
+    def _deliver(self, msg: Message) -> None:
         try:
-            _name, reply = self._serde.decode(value, expect="MemberReply")
+            _name, reply = self._serde.decode(msg.value(), expect="MemberReply")
         except DecodeError:
             return
         waiting = self._pending.pop(reply["requestId"], None)
@@ -87,7 +61,8 @@ class MemberCommands:
         """Send a command and wait for its reply; 503 if no answer comes within the deadline."""
         timeout = self._settings.member_command_timeout_seconds
         loop = asyncio.get_running_loop()
-        if not self._ready.is_set() and not await asyncio.to_thread(self._ready.wait, timeout):
+        ready = self._replies.assigned
+        if not ready.is_set() and not await asyncio.to_thread(ready.wait, timeout):
             raise BrokerUnavailable("member replies are not readable yet")
         request_id = str(uuid.uuid4())
         future: asyncio.Future[dict[str, Any]] = loop.create_future()

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from confluent_kafka import Message
 from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteOptions
 
 from ingest_api.errors import ApiError
@@ -132,7 +133,8 @@ class ReadModels:
         return gone
 
     # -- feeding -------------------------------------------------------------------------------------------
-    def _apply(self, topic: str, key: bytes | None, value: bytes | None) -> None:
+    def _apply(self, msg: Message) -> None:
+        topic, key, value = msg.topic(), msg.key(), msg.value()
         if self._db is None or self._outcomes is None or key is None:
             return
         if topic == self._progress_topic:

@@ -1,7 +1,7 @@
 """The API's read side of webhook operations: the attempt log and an index of the dead-letter topic.
 
-One consumer thread (no group, no commits) reads ``loyalty.webhooks.attempts`` and
-``loyalty.webhooks.dlq`` from the start and keeps, in memory:
+One consumer thread (a mirror, ``loyalty_stream/kafka/mirror.py``: no group, no commits) reads
+``loyalty.webhooks.attempts`` and ``loyalty.webhooks.dlq`` from the start and keeps, in memory:
 
 - per subscription, its last ``webhook_attempt_log_size`` attempts (the topic's retention bounds how
   far back a restart can rebuild them);
@@ -25,10 +25,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from loyalty_stream.config.settings import Settings
 from loyalty_stream.kafka.client import consumer as make_consumer
+from loyalty_stream.kafka.mirror import TopicMirror
 from loyalty_stream.kafka.topics import build_topics
 from schemas.serde import DecodeError, Serde
 
@@ -56,53 +57,23 @@ class WebhookLedger:
         self.dlq_topic = topics.webhooks_dlq.name
         self._attempts: dict[tuple[str, str], deque[dict[str, Any]]] = {}
         self._dead: dict[str, OrderedDict[tuple[int, int], DeadLetter]] = {}
-        self._positions: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._mirror = TopicMirror(
+            settings, [self.attempts_topic, self.dlq_topic], self._on_record, name="webhook-ledger"
+        )
 
     # -- reading ------------------------------------------------------------------------------
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="webhook-ledger", daemon=True)
-        self._thread.start()
+        self._mirror.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
+        self._mirror.stop()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._consume()
-            except Exception as exc:  # keep going across broker restarts
-                log.warning("webhook ledger restarting after error: %r", exc)
-                self._stop.wait(1.0)
-
-    def _consume(self) -> None:
-        consumer = _standalone(self._settings, "webhook-ledger")
-        try:
-            assignment = []
-            for topic in (self.attempts_topic, self.dlq_topic):
-                meta = consumer.list_topics(topic, timeout=10).topics[topic]
-                for partition in meta.partitions:
-                    start = self._positions.get((topic, partition)) or OFFSET_BEGINNING
-                    assignment.append(TopicPartition(topic, partition, start))
-            consumer.assign(assignment)
-            while not self._stop.is_set():
-                for msg in consumer.consume(500, 0.2):
-                    err = msg.error()
-                    if err is not None:
-                        if err.code() != KafkaError._PARTITION_EOF:
-                            log.warning("webhook ledger: %s", err)
-                        continue
-                    self._apply(msg.topic(), msg.partition(), msg.offset(), msg.value())
-        finally:
-            consumer.close()
+    def _on_record(self, msg: Message) -> None:
+        self._apply(msg.topic(), msg.partition(), msg.offset(), msg.value())
 
     def _apply(self, topic: str, partition: int, offset: int, value: bytes | None) -> None:
         with self._lock:
-            self._positions[(topic, partition)] = offset + 1
             try:
                 _name, record = self._serde.decode(value or b"", expect="WebhookMessage")
             except DecodeError:
@@ -132,31 +103,10 @@ class WebhookLedger:
         with self._lock:
             return list(reversed(self._dead.get(store, {}).values()))
 
-    def _ends(self) -> dict[tuple[str, int], int]:
-        consumer = _standalone(self._settings, "webhook-ledger-ends")
-        try:
-            ends = {}
-            for topic in (self.attempts_topic, self.dlq_topic):
-                meta = consumer.list_topics(topic, timeout=5).topics[topic]
-                for partition in meta.partitions:
-                    ends[(topic, partition)] = consumer.get_watermark_offsets(
-                        TopicPartition(topic, partition), timeout=5
-                    )[1]
-            return ends
-        finally:
-            consumer.close()
-
     async def sync(self, timeout: float = 5.0) -> bool:
         """Wait until the copy holds everything written before now; False at the deadline."""
-        ends = await asyncio.get_running_loop().run_in_executor(None, self._ends)
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._lock:
-                if all(self._positions.get(tp, 0) >= end for tp, end in ends.items() if end > 0):
-                    return True
-            if time.monotonic() > deadline:
-                return False
-            await asyncio.sleep(0.01)
+        ends = await asyncio.get_running_loop().run_in_executor(None, self._mirror.end_offsets)
+        return await self._mirror.wait_async(ends, timeout)
 
     # -- dead letters back from Kafka ---------------------------------------------------------
     def read_dead_letters(

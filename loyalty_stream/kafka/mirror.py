@@ -1,9 +1,12 @@
-"""Read whole compacted topics into memory with a plain consumer thread (no group, no commits).
+"""The one consumer thread behind every in-memory copy of a topic: a plain consumer (no group, no commits)
+that feeds every record of its topics, in order per partition, to a handler.
 
-Every process that needs small shared data (schemas, achievements, subscriptions, members' identifiers)
-keeps its own copy. Faust's GlobalTable is avoided on purpose (missed updates under rebalances).
-Positions are tracked per partition so callers can wait until the copy has caught up with a write
-they know of (read-your-writes) or with the topic's end (readiness).
+Every process that needs small shared data (schemas, achievements, subscriptions, members' identifiers, the
+API's read models and webhook ledger) keeps its own copy, read from the beginning; the API's member replies
+are read from the end at start-up (``from_end``). Faust's GlobalTable is avoided on purpose (missed updates
+under rebalances). Positions are tracked per partition so callers can wait until the copy has caught up
+with a write they know of (read-your-writes) or with the topic's end (readiness); after a broker error the
+thread reconnects and resumes where it was, so no record is applied twice or skipped.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
 from loyalty_stream.config.settings import Settings
 from loyalty_stream.kafka.client import consumer
@@ -43,15 +46,24 @@ def keyed_record(serde: Any, key: bytes | None, value: bytes | None, expect: str
         return None
 
 
-Handler = Callable[[str, bytes | None, bytes | None], None]
-"""(topic, key, value) → None; value None is a tombstone."""
+Handler = Callable[[Message], None]
+"""Called with every record (``msg.value()`` None is a tombstone), on the mirror's thread."""
 
 
 class TopicMirror:
     """A consumer thread that feeds every record of ``topics`` to ``handler``, in order per partition."""
 
-    def __init__(self, settings: Settings, topics: Iterable[str], handler: Handler, *, name: str = "mirror") -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        topics: Iterable[str],
+        handler: Handler,
+        *,
+        name: str = "mirror",
+        from_end: bool = False,
+    ) -> None:
         self._settings = settings
+        self._from_end = from_end
         self._topics = list(topics)
         self._handler = handler
         self._name = name
@@ -61,6 +73,7 @@ class TopicMirror:
         self._thread: threading.Thread | None = None
         self._changed = threading.Condition()
         self.error: BaseException | None = None
+        self.assigned = threading.Event()  # set once the thread reads its partitions
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
@@ -74,6 +87,14 @@ class TopicMirror:
     @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    def end_offsets(self) -> dict[tuple[str, int], int]:
+        """The topics' current end offsets, asked of the broker now (what ``reached`` a moment later means)."""
+        c = consumer(self._settings, group=f"unused-{self._name}-ends")
+        try:
+            return self._end_offsets(c)
+        finally:
+            c.close()
 
     def _end_offsets(self, c: Consumer) -> dict[tuple[str, int], int]:
         ends = {}
@@ -99,10 +120,13 @@ class TopicMirror:
         c = consumer(self._settings, group=f"unused-{self._name}", **{"enable.partition.eof": False})
         try:
             ends = self._end_offsets(c)
-            # Resume where we were after an error: records already applied are not applied twice.
-            c.assign([TopicPartition(t, p, self._positions.get((t, p), 0) or OFFSET_BEGINNING) for t, p in ends])
             if self._started_ends is None:
                 self._started_ends = ends
+                if self._from_end:
+                    self._positions.update(ends)  # what was there before start-up is not ours to read
+            # Resume where we were after an error: records already applied are not applied twice.
+            c.assign([TopicPartition(t, p, self._positions.get((t, p), 0) or OFFSET_BEGINNING) for t, p in ends])
+            self.assigned.set()
             while not self._stop.is_set():
                 batch = c.consume(500, 0.2)
                 if not batch:
@@ -117,7 +141,7 @@ class TopicMirror:
                     if offset < self._positions.get((topic, partition), 0):
                         continue
                     try:
-                        self._handler(topic, msg.key(), msg.value())
+                        self._handler(msg)
                     except Exception:
                         log.exception("mirror %s: cannot apply %s/%s@%s", self._name, topic, partition, offset)
                     self._positions[(topic, partition)] = offset + 1

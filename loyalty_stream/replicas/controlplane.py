@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from confluent_kafka import Message
+
 from loyalty_stream.config.settings import Settings
 from loyalty_stream.kafka.keys import split_key
 from loyalty_stream.kafka.mirror import TopicMirror
@@ -54,7 +56,8 @@ class ControlPlane:
     def stop(self) -> None:
         self._mirror.stop()
 
-    def _apply(self, topic: str, key: bytes | None, value: bytes | None) -> None:
+    def _apply(self, msg: Message) -> None:
+        topic, key, value = msg.topic(), msg.key(), msg.value()
         table, record_type = self._tables[topic]
         parts = split_key(key)
         if parts is None:

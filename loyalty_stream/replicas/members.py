@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from confluent_kafka import Message
+
 from loyalty_stream.config.settings import Settings
 from loyalty_stream.domain.identity import IDENTIFIERS, identifiers_of, index_key
 from loyalty_stream.kafka.mirror import TopicMirror, keyed_record
@@ -99,8 +101,8 @@ class MemberDirectory:
         self.topic = build_topics(settings).members.name
         self.mirror = TopicMirror(settings, [self.topic], self._apply, name=name)
 
-    def _apply(self, topic: str, key: bytes | None, value: bytes | None) -> None:
-        keyed = keyed_record(self._serde, key, value, "Member")
+    def _apply(self, msg: Message) -> None:
+        keyed = keyed_record(self._serde, msg.key(), msg.value(), "Member")
         if keyed is not None:
             (store, customer_id), record = keyed
             self.index.apply(store, customer_id, record)
