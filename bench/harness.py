@@ -23,7 +23,8 @@ from loyalty_stream.config.settings import Settings
 from loyalty_stream.domain import parse_achievement
 from loyalty_stream.domain.clock import iso_utc
 from loyalty_stream.kafka.client import create_topics
-from loyalty_stream.kafka.topics import build_topics
+from loyalty_stream.kafka.keys import join_key
+from loyalty_stream.kafka.topics import Topic, build_topics
 from loyalty_stream.tools.localkafka import LocalBroker
 from loyalty_stream.tools.procs import free_port, port_open, spawn, stop, wait_until
 from schemas.serde import Serde
@@ -82,58 +83,26 @@ def load_control_plane(
     straight to their topics."""
     serde, topics, p = Serde(), build_topics(settings), producer(settings)
     now = iso_utc()
+
+    def put(topic: Topic, store: str, ident: str, record: dict[str, Any]) -> None:
+        p.produce(topic.name, key=join_key(store, ident), value=serde.encode_for(topic, {"storeCode": store, **record}))
+        p.poll(0)
+
+    stamps = {"createdAt": now, "updatedAt": now}
     for sub in subscriptions:
-        p.produce(
-            topics.subscriptions.name,
-            key=f"{sub['storeCode']}:{sub['subscriptionId']}".encode(),
-            value=serde.encode("WebhookSubscription", {**sub, "createdAt": now, "updatedAt": now}),
-        )
+        put(topics.subscriptions, sub["storeCode"], sub["subscriptionId"], {**sub, **stamps})
     for store in STORES:
         for event_type, fields in SCHEMAS.items():
-            p.produce(
-                topics.schemas.name,
-                key=f"{store}:{event_type}".encode(),
-                value=serde.encode(
-                    "CustomEventSchema",
-                    {"storeCode": store, "eventType": event_type, "name": event_type, "fields": fields, "active": True},
-                ),
-            )
+            schema = {"eventType": event_type, "name": event_type, "fields": fields, "active": True}
+            put(topics.schemas, store, event_type, schema)
         for n, body in enumerate(achievements()):
             achievement_id = f"00000000-0000-4000-8000-{store == 'OTHER':06d}{n:06d}"
             parse_achievement(body, achievement_id=achievement_id, store_code=store)
-            p.produce(
-                topics.achievements.name,
-                key=f"{store}:{achievement_id}".encode(),
-                value=serde.encode(
-                    "Achievement",
-                    {
-                        "storeCode": store,
-                        "achievementId": achievement_id,
-                        "rulesVersion": 1,
-                        "definition": orjson.dumps(body).decode(),
-                        "createdAt": now,
-                        "updatedAt": now,
-                    },
-                ),
-            )
+            record = {"achievementId": achievement_id, "rulesVersion": 1, "definition": orjson.dumps(body).decode()}
+            put(topics.achievements, store, achievement_id, {**record, **stamps})
     for store, customer_id, email in members:
-        p.produce(
-            topics.members.name,
-            key=f"{store}:{customer_id}".encode(),
-            value=serde.encode(
-                "Member",
-                {
-                    "storeCode": store,
-                    "customerId": customer_id,
-                    "email": email,
-                    "active": True,
-                    "version": 1,
-                    "registeredAt": now,
-                    "updatedAt": now,
-                },
-            ),
-        )
-        p.poll(0)
+        member = {"customerId": customer_id, "email": email, "active": True, "version": 1, "registeredAt": now}
+        put(topics.members, store, customer_id, {**member, "updatedAt": now})
     p.flush(120)
 
 

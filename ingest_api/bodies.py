@@ -127,10 +127,16 @@ class CustomEventOut(_Out):
     changedAchievements: list[str] = Field(default_factory=list)
 
 
-class CustomEventList(BaseModel):
-    items: list[CustomEventOut]
+class _Page(BaseModel):
+    """A list answer: its items (each list names their type) and its page or scroll position."""
+
+    items: list[Any]
     total: Total | None = Field(None, description="Page mode")
     scroll: Scroll | None = Field(None, description="Scroll mode (`_scroll`)")
+
+
+class CustomEventList(_Page):
+    items: list[CustomEventOut]
 
 
 class MemberOut(_Out):
@@ -147,10 +153,8 @@ class MemberOut(_Out):
     storeCode: str
 
 
-class MemberList(BaseModel):
+class MemberList(_Page):
     items: list[MemberOut]
-    total: Total | None = Field(None, description="Page mode")
-    scroll: Scroll | None = Field(None, description="Scroll mode (`_scroll`)")
 
 
 class MemberAchievementOut(_Out):

@@ -44,8 +44,18 @@ class FieldProblem:
 
 
 class ApiError(LoyaltyError):
+    """An answer in Open Loyalty's error shape; a subclass names its status and default message in its header:
+    ``class Forbidden(ApiError, status=403, message="Forbidden.")``."""
+
     status = 500
     message = "Internal Server Error"
+
+    def __init_subclass__(cls, *, status: int | None = None, message: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status = status
+        if message is not None:
+            cls.message = message
 
     def __init__(self, message: str | None = None, *, retry_after: int | None = None) -> None:
         super().__init__(message or self.message)
@@ -59,10 +69,7 @@ class ApiError(LoyaltyError):
         return {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
 
 
-class BadRequest(ApiError):
-    status = 400
-    message = "Validation failed"
-
+class BadRequest(ApiError, status=400, message="Validation failed"):
     def __init__(self, problems: list[FieldProblem], message: str | None = None) -> None:
         super().__init__(message)
         self.problems = problems
@@ -75,43 +82,34 @@ def bad_request(path: str, message: str, code: str = "invalid") -> BadRequest:
     return BadRequest([FieldProblem(path, message, code)])
 
 
-class NotAuthenticated(ApiError):
-    status = 401
-    message = "Authentication Required"
-
+class NotAuthenticated(ApiError, status=401, message="Authentication Required"):
     def body(self) -> dict[str, Any]:
         return {"message": self.message}
 
 
-class Forbidden(ApiError):
-    status = 403
-    message = "Forbidden."
+class Forbidden(ApiError, status=403, message="Forbidden."):
+    pass
 
 
-class NotFound(ApiError):
-    status = 404
-    message = "Not Found"
+class NotFound(ApiError, status=404, message="Not Found"):
+    pass
 
 
-class MethodNotAllowed(ApiError):
-    status = 405
-    message = "Method Not Allowed."
+class MethodNotAllowed(ApiError, status=405, message="Method Not Allowed."):
+    pass
 
 
-class PayloadTooLarge(ApiError):
-    status = 413
-    message = "Request body too large"
+class PayloadTooLarge(ApiError, status=413, message="Request body too large"):
+    pass
 
 
-class RateLimited(ApiError):
-    status = 429
-    message = "Too Many Requests"
+class RateLimited(ApiError, status=429, message="Too Many Requests"):
+    pass
 
 
-class BrokerUnavailable(ApiError):
-    status = 503
-    message = "Service Unavailable: the event store did not acknowledge the write"
-
+class BrokerUnavailable(
+    ApiError, status=503, message="Service Unavailable: the event store did not acknowledge the write"
+):
     def __init__(self, message: str | None = None, *, retry_after: int | None = 5) -> None:
         super().__init__(message, retry_after=retry_after)
 

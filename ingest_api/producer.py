@@ -18,6 +18,8 @@ __all__ = ["AckedProducer", "Headers"]
 
 
 class AckedProducer(AwaitableProducer):
+    fail_fast = True
+
     def __init__(self, settings: Settings) -> None:
         super().__init__(
             settings,
@@ -34,22 +36,8 @@ class AckedProducer(AwaitableProducer):
         producer = self.raw
         PRODUCE_IN_FLIGHT.set_function(lambda: len(producer))  # librdkafka's queue: waiting or in flight
 
-    async def send(
-        self,
-        topic: str,
-        value: bytes | None,
-        *,
-        key: bytes | None = None,
-        headers: Headers | None = None,
-        partition: int | None = None,
-    ) -> tuple[int, int]:
-        """Produce and wait for the ack; ``BrokerUnavailable`` (503) when the write failed or never queued."""
-        if self.brokers_down:
-            # Fail fast instead of queueing behind a dead connection: nothing is enqueued, so a 503 is certain.
-            PRODUCE_FAILURES.labels("brokers_down").inc()
-            raise BrokerUnavailable("no Kafka broker is reachable", retry_after=2)
-        try:
-            return await super().send(topic, value, key=key, headers=headers, partition=partition)
-        except ProduceFailed as exc:
-            PRODUCE_FAILURES.labels(exc.reason).inc()
-            raise BrokerUnavailable(str(exc), retry_after=1 if exc.reason == "queue_full" else 5) from exc
+    def failed(self, exc: ProduceFailed) -> Exception:
+        """Every failure is a 503: the write failed or was never enqueued (never a 200 for what may be lost)."""
+        PRODUCE_FAILURES.labels(exc.reason).inc()
+        retry_after = {"brokers_down": 2, "queue_full": 1}.get(exc.reason, 5)
+        return BrokerUnavailable(str(exc), retry_after=retry_after)

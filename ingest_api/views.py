@@ -48,10 +48,7 @@ SWEEP_SECONDS = 600.0
 PROGRESS = b"p"  # key prefix of members' progress in the shared database
 
 
-class ReadModelLoading(ApiError):
-    status = 503
-    message = "Service Unavailable: the read model is still loading"
-
+class ReadModelLoading(ApiError, status=503, message="Service Unavailable: the read model is still loading"):
     def __init__(self) -> None:
         super().__init__(retry_after=1)
 

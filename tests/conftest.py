@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from loyalty_stream.config.settings import Settings
@@ -114,6 +115,18 @@ def own_broker_settings(own_broker: LocalBroker, make_settings: SettingsFactory)
         return settings
 
     return factory
+
+
+@pytest.fixture
+def lone_api(own_broker_settings: SettingsFactory, tmp_path: Path) -> Iterator[httpx.Client]:
+    """A client of the API alone on the test's own broker (``own_broker``, which the test may stop), its
+    produce timeout 3 s."""
+    api = Stack(own_broker_settings(produce_timeout_seconds=3.0), tmp_path / "logs").start("api")
+    try:
+        with httpx.Client(base_url=api.api, timeout=30) as client:
+            yield client
+    finally:
+        api.stop()
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from webhook_sender.delivery import Attempt, attempt, endpoint_host
 from webhook_sender.lanes import Lane, Lanes
 from webhook_sender.metrics import SenderMetrics
 from webhook_sender.producing import AsyncProducer
-from webhook_sender.records import Source
+from webhook_sender.records import Failure, Source
 from webhook_sender.schedule import RetryPolicy, Tier, tier_for
 from webhook_sender.subscriptions import SubscriptionView, signing_secrets
 
@@ -117,7 +117,9 @@ class Dispatcher:
             if state != "active" or current is None:
                 reason = records.SUBSCRIPTION_DELETED if state == "deleted" else records.SUBSCRIPTION_DISABLED
                 self._spawn(
-                    self._dead_letter(message, current, 0, reason, None, f"subscription {state}", source, finish)
+                    self._dead_letter(
+                        message, current, Failure(reason, 0, error=f"subscription {state}"), source, finish
+                    )
                 )
                 return
             subscriptions = [current]
@@ -141,10 +143,12 @@ class Dispatcher:
                 self._dead_letter(
                     record,
                     None,
-                    int(record.get("attempt") or 0),
-                    records.SUBSCRIPTION_DELETED,
-                    record.get("lastStatus"),
-                    "subscription deleted",
+                    Failure(
+                        records.SUBSCRIPTION_DELETED,
+                        int(record.get("attempt") or 0),
+                        record.get("lastStatus"),
+                        "subscription deleted",
+                    ),
                     source,
                     finish,
                 )
@@ -186,16 +190,8 @@ class Dispatcher:
         state, current = self.subs.get(delivery.store, delivery.subscription_id)
         if state != "active":
             reason = records.SUBSCRIPTION_DELETED if state == "deleted" else records.SUBSCRIPTION_DISABLED
-            await self._dead_letter(
-                delivery.message,
-                delivery.subscription,
-                delivery.attempts,
-                reason,
-                None,
-                f"subscription {state}",
-                delivery.source,
-                delivery.finish,
-            )
+            failure = Failure(reason, delivery.attempts, error=f"subscription {state}")
+            await self._dead_letter(delivery.message, delivery.subscription, failure, delivery.source, delivery.finish)
             return
         lane = self.lane(delivery)
         breaker = lane.breaker
@@ -268,9 +264,8 @@ class Dispatcher:
         else:
             reason, error = records.NOT_RETRYABLE, result.error
         self._log_attempt(delivery, number, result)
-        await self._dead_letter(
-            message, subscription, number, reason, result.status, error, delivery.source, delivery.finish
-        )
+        failure = Failure(reason, number, result.status, error)
+        await self._dead_letter(message, subscription, failure, delivery.source, delivery.finish)
 
     # -- writes -------------------------------------------------------------------------------
     async def _retry_at(self, delivery: Delivery, number: int, result: Attempt, due: int, host: str) -> None:
@@ -296,16 +291,14 @@ class Dispatcher:
         self,
         message: dict[str, Any],
         subscription: dict[str, Any] | None,
-        attempts: int,
-        reason: str,
-        status: int | None,
-        error: str | None,
+        failure: Failure,
         source: Source,
         finish: Finish,
     ) -> None:
-        record = records.dead_letter_record(message, subscription, attempts, reason, status, error, now_ms())
+        record = records.dead_letter_record(message, subscription, failure, now_ms())
         host = endpoint_host((subscription or {}).get("url", ""))
-        headers = records.dead_letter_headers(reason, status, error, attempts, record.get("subscriptionId"), source)
+        headers = records.dead_letter_headers(failure, record.get("subscriptionId"), source)
+        reason = failure.reason
         await self.producer.send_acked(
             self.topics.webhooks_dlq.name,
             self.serde.encode_for(self.topics.webhooks_dlq, record),
@@ -324,7 +317,7 @@ class Dispatcher:
         finish()
 
     async def _dead_letter_raw(self, value: bytes | None, source: Source, error: str, finish: Finish) -> None:
-        headers = records.dead_letter_headers(records.UNDECODABLE, None, error, 0, None, source)
+        headers = records.dead_letter_headers(Failure(records.UNDECODABLE, 0, error=error), None, source)
         await self.producer.send_acked(self.topics.webhooks_dlq.name, value, key=source.key, headers=headers)
         self.metrics.dead_letters.labels("unknown", records.UNDECODABLE).inc()
         finish()

@@ -79,24 +79,29 @@ def retry_record(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why a delivery ends on the dead-letter topic: a reason code, after how many attempts, the last status
+    and error."""
+
+    reason: str
+    attempts: int
+    status: int | None = None
+    error: str | None = None
+
+
 def dead_letter_record(
-    message: dict[str, Any],
-    subscription: dict[str, Any] | None,
-    attempts: int,
-    reason: str,
-    status: int | None,
-    error: str | None,
-    now_ms: int,
+    message: dict[str, Any], subscription: dict[str, Any] | None, failure: Failure, now_ms: int
 ) -> dict[str, Any]:
     record = _base(message, subscription) if subscription else {k: message.get(k) for k in MESSAGE_FIELDS}
     if not subscription:
         record["subscriptionId"] = message.get("subscriptionId")
     record.update(
         {
-            "attempt": attempts,
-            "lastStatus": status,
-            "lastError": error,
-            "reason": reason,
+            "attempt": failure.attempts,
+            "lastStatus": failure.status,
+            "lastError": failure.error,
+            "reason": failure.reason,
             "attemptedAtMs": now_ms,
             "subscriptionSnapshot": snapshot(subscription, with_secret=False) if subscription else None,
         }
@@ -104,19 +109,17 @@ def dead_letter_record(
     return record
 
 
-def dead_letter_headers(
-    reason: str, status: int | None, error: str | None, attempts: int, subscription_id: str | None, source: Source
-) -> list[tuple[str, bytes]]:
+def dead_letter_headers(failure: Failure, subscription_id: str | None, source: Source) -> list[tuple[str, bytes]]:
     headers = [
-        ("loyalty-reason", reason.encode()),
-        ("loyalty-error", (error or reason)[:1000].encode()),
-        ("loyalty-attempts", str(attempts).encode()),
+        ("loyalty-reason", failure.reason.encode()),
+        ("loyalty-error", (failure.error or failure.reason)[:1000].encode()),
+        ("loyalty-attempts", str(failure.attempts).encode()),
         ("loyalty-source-topic", source.topic.encode()),
         ("loyalty-source-partition", str(source.partition).encode()),
         ("loyalty-source-offset", str(source.offset).encode()),
     ]
-    if status is not None:
-        headers.append(("loyalty-status", str(status).encode()))
+    if failure.status is not None:
+        headers.append(("loyalty-status", str(failure.status).encode()))
     if subscription_id:
         headers.append(("loyalty-subscription-id", subscription_id.encode()))
     return headers

@@ -27,9 +27,9 @@ def webhook_translations(names: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def rule_item(rule: Rule, status: RuleStatus) -> dict[str, Any]:
-    """One item of memberProgress.rules for a rule's status."""
-    return {
+def rule_item(rule: Rule, status: RuleStatus, translations: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One item of memberProgress.rules for a rule's status; webhooks also carry the rule's names."""
+    item: dict[str, Any] = {
         "achievementRuleId": rule.rule_id,
         "periodGoal": rule.goal_json,
         "currentPeriodValue": to_json(status.current_value),
@@ -39,26 +39,14 @@ def rule_item(rule: Rule, status: RuleStatus) -> dict[str, Any]:
         "type": rule.type,
         "trigger": rule.trigger,
     }
+    if translations is not None:
+        item["translations"] = translations
+    return item
 
 
 def rule_progress(rule: Rule, progress: RuleProgress, at: date) -> dict[str, Any]:
     """One item of memberProgress.rules, as of store-local day `at`."""
     return rule_item(rule, rule_status(rule, progress, at))
-
-
-def _webhook_rule_item(rule: Rule, status: RuleStatus) -> dict[str, Any]:
-    # rule_item plus the rule's names, in one literal: this runs for every rule of every changed achievement.
-    return {
-        "achievementRuleId": rule.rule_id,
-        "periodGoal": rule.goal_json,
-        "currentPeriodValue": to_json(status.current_value),
-        "periodType": rule.period.type,
-        "consecutivePeriods": rule.period.streak,
-        "completedConsecutivePeriods": status.streak,
-        "type": rule.type,
-        "trigger": rule.trigger,
-        "translations": rule.webhook_translations,
-    }
 
 
 def rules_progress(a: Achievement, progress: AchievementProgress, at: date) -> list[dict[str, Any]]:
@@ -140,11 +128,11 @@ def progress_changed_data(
             "memberProgress": {
                 "completedCount": after.completed_count,
                 "reset": reset,
-                "rules": [_webhook_rule_item(r, st) for r, st in zip(a.rules, statuses, strict=True)],
+                "rules": [rule_item(r, st, r.webhook_translations) for r, st in zip(a.rules, statuses, strict=True)],
             },
             "previousMemberProgress": {
                 "completedCount": before.completed_count,
-                "rules": [_webhook_rule_item(r, st) for r, st in zip(a.rules, previous, strict=True)],
+                "rules": [rule_item(r, st, r.webhook_translations) for r, st in zip(a.rules, previous, strict=True)],
             },
         },
         "triggerType": "custom_event",

@@ -21,7 +21,7 @@ from loyalty_stream.domain.errors import LoyaltyError
 from loyalty_stream.kafka.client import producer as make_producer
 
 Headers = Sequence[tuple[str, bytes]]
-Failure = Literal["queue_full", "not_enqueued", "not_acknowledged"]
+Failure = Literal["brokers_down", "queue_full", "not_enqueued", "not_acknowledged"]
 
 
 class ProduceFailed(LoyaltyError, RuntimeError):
@@ -31,6 +31,10 @@ class ProduceFailed(LoyaltyError, RuntimeError):
 
 
 class AwaitableProducer:
+    # Refuse a send at once while librdkafka reports every broker down, instead of queueing it behind a dead
+    # connection (nothing is enqueued then, so the refusal is certain).
+    fail_fast = False
+
     def __init__(self, settings: Settings, *, name: str = "producer", **config: Any) -> None:
         self._settings = settings
         self._name = name
@@ -77,7 +81,10 @@ class AwaitableProducer:
         headers: Headers | None = None,
         partition: int | None = None,
     ) -> tuple[int, int]:
-        """Produce and wait for the broker's acknowledgement; return (partition, offset)."""
+        """Produce and wait for the broker's acknowledgement; return (partition, offset). A failure raises
+        ``failed(ProduceFailed)``: the ProduceFailed itself unless a subclass answers it otherwise."""
+        if self.fail_fast and self.brokers_down:
+            raise self.failed(ProduceFailed("brokers_down", "no Kafka broker is reachable"))
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[int, int]] = loop.create_future()
 
@@ -88,12 +95,22 @@ class AwaitableProducer:
         if partition is not None:
             kwargs["partition"] = partition
         try:
-            self.raw.produce(topic, **kwargs)
-        except BufferError as exc:
-            raise ProduceFailed("queue_full", "the producer queue is full") from exc
-        except KafkaException as exc:
-            raise ProduceFailed("not_enqueued", f"the write was not enqueued: {exc}") from exc
-        return await future
+            try:
+                self.raw.produce(topic, **kwargs)
+            except BufferError as exc:
+                raise ProduceFailed("queue_full", "the producer queue is full") from exc
+            except KafkaException as exc:
+                raise ProduceFailed("not_enqueued", f"the write was not enqueued: {exc}") from exc
+            return await future
+        except ProduceFailed as exc:
+            failure = self.failed(exc)
+            if failure is exc:
+                raise
+            raise failure from exc
+
+    def failed(self, exc: ProduceFailed) -> Exception:
+        """What a failed send raises."""
+        return exc
 
     def close(self, timeout: float = 10.0) -> None:
         if self._producer is not None:

@@ -6,19 +6,9 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-SCHEMAS = [
-    {"eventType": "app_login", "name": "Login", "schema": {}},
-    {
-        "eventType": "order",
-        "name": "Order",
-        "schema": {
-            "fields": [
-                {"name": "amount", "type": "number", "description": "value"},
-                {"name": "channel", "type": "text", "description": "where"},
-            ]
-        },
-    },
-]
+from tests.support.flows import schema_body
+
+SCHEMAS = [schema_body("app_login", "Login"), schema_body("order", "Order", amount="number", channel="text")]
 
 
 def _achievement(name: str, rule: dict[str, Any], **extra: Any) -> dict[str, Any]:

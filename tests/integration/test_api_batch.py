@@ -150,22 +150,17 @@ def test_openapi_documents_the_batch_endpoint(api) -> None:
     assert {"200", "400", "401", "403", "413", "503"} <= set(operation["responses"])
 
 
-def test_items_not_acknowledged_get_503_errors(own_broker, own_broker_settings, tmp_path) -> None:
-    settings = own_broker_settings(produce_timeout_seconds=3.0)
-    api = Stack(settings, tmp_path / "logs").start("api")
-    try:
-        with httpx.Client(base_url=api.api, timeout=30) as client:
-            post(client, "/api/DEFAULT/customEvent/schema", WORKOUT, expect=204)
-            own_broker.stop()
-            response = client.post(
-                URL, json={"events": [workout(event_id="down-1"), workout(minutes="x"), workout()]}, headers=AUTH
-            )
-            assert response.status_code == 200, response.text
-            assert int(response.headers["Retry-After"]) > 0
-            items = response.json()["items"]
-            assert [e["code"] for e in items[0]["errors"]] == ["503"]
-            assert [e["path"] for e in items[0]["errors"]] == ["events[0]"]
-            assert items[1]["errors"][0]["path"] == "events[1].body.minutes"  # validated, never sent
-            assert [e["code"] for e in items[2]["errors"]] == ["503"]
-    finally:
-        api.stop()
+def test_items_not_acknowledged_get_503_errors(own_broker, lone_api) -> None:
+    client = lone_api
+    post(client, "/api/DEFAULT/customEvent/schema", WORKOUT, expect=204)
+    own_broker.stop()
+    response = client.post(
+        URL, json={"events": [workout(event_id="down-1"), workout(minutes="x"), workout()]}, headers=AUTH
+    )
+    assert response.status_code == 200, response.text
+    assert int(response.headers["Retry-After"]) > 0
+    items = response.json()["items"]
+    assert [e["code"] for e in items[0]["errors"]] == ["503"]
+    assert [e["path"] for e in items[0]["errors"]] == ["events[0]"]
+    assert items[1]["errors"][0]["path"] == "events[1].body.minutes"  # validated, never sent
+    assert [e["code"] for e in items[2]["errors"]] == ["503"]

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import settings_for
 from tests.support.contract import response_errors
-from tests.support.flows import APP_LOGIN_SCHEMA, AUTH, LOGIN_STREAK, post
+from tests.support.flows import APP_LOGIN_SCHEMA, AUTH, LOGIN_STREAK, post, schema_body
 from tests.support.stack import Stack
 
 
@@ -21,18 +21,7 @@ def api(kafka, tmp_path_factory) -> Iterator[httpx.Client]:
         post(
             client,
             "/api/DEFAULT/customEvent/schema",
-            {
-                "customEventSchema": {
-                    "eventType": "workout",
-                    "name": "Workout",
-                    "schema": {
-                        "fields": [
-                            {"name": "minutes", "type": "number", "description": "Minutes"},
-                            {"name": "kind", "type": "text", "description": "Kind"},
-                        ]
-                    },
-                }
-            },
+            {"customEventSchema": schema_body("workout", "Workout", minutes="number", kind="text")},
             expect=204,
         )
         post(client, "/api/DEFAULT/customEvent/schema", APP_LOGIN_SCHEMA, expect=204)

@@ -9,6 +9,13 @@ import httpx
 
 AUTH = {"X-AUTH-TOKEN": "dev-key"}
 
+
+def schema_body(event_type: str, name: str, **fields: str) -> dict[str, Any]:
+    """A custom event schema as the API takes it; ``fields`` name → type, each described by its name."""
+    declared = [{"name": field, "type": kind, "description": field} for field, kind in fields.items()]
+    return {"eventType": event_type, "name": name, "schema": {"fields": declared} if declared else {}}
+
+
 APP_LOGIN_SCHEMA = {
     "customEventSchema": {
         "eventType": "app_login",

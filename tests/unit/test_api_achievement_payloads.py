@@ -14,6 +14,7 @@ from ingest_api.routes.achievements import achievement_message, merge_patch
 from loyalty_stream.domain import achievement_view, achievement_webhook_data, parse_achievement, rules_differ
 from tests.support.contract import response_errors, webhook_errors
 from tests.support.flows import LOGIN_STREAK
+from webhook_sender.envelope import envelope as webhook_body
 
 WORKOUTS = {
     "active": True,
@@ -59,14 +60,8 @@ def parsed(body: dict[str, Any], version: int = 1):
 
 
 def envelope(message: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "messageId": message["messageId"],
-        "requestId": str(uuid.uuid4()),
-        "eventName": message["eventName"],
-        "storeCode": message["storeCode"],
-        "createdAt": message["createdAt"],
-        "data": orjson.loads(message["data"]),
-    }
+    """The body the sender delivers for a webhook-topic record."""
+    return orjson.loads(webhook_body(message))
 
 
 @pytest.mark.parametrize("body", [LOGIN_STREAK["achievement"], WORKOUTS], ids=["login-streak", "workouts"])

@@ -8,15 +8,10 @@ import httpx
 import orjson
 import pytest
 
+from tests.support.samples import WEBHOOK_MESSAGE
 from webhook_sender.delivery import Attempt, attempt
 
-MESSAGE = {
-    "messageId": "0253846e-3cc2-5ce5-956b-e3f875b4877d",
-    "eventName": "AchievementCreated",
-    "storeCode": "DEFAULT",
-    "createdAt": "2024-05-01T00:00:00.000Z",
-    "data": '{"a": 1}',
-}
+MESSAGE = WEBHOOK_MESSAGE
 SUBSCRIPTION = {"subscriptionId": "s-1", "url": "https://hooks.example.com/in", "headers": []}
 
 

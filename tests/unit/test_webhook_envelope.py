@@ -5,16 +5,11 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from ingest_api.routes.webhooks import new_secret
+from tests.support.samples import WEBHOOK_MESSAGE
 from webhook_sender.delivery import classify, retry_after_seconds
 from webhook_sender.envelope import envelope, request_headers
 
-MESSAGE = {
-    "messageId": "0253846e-3cc2-5ce5-956b-e3f875b4877d",
-    "eventName": "AchievementCreated",
-    "storeCode": "DEFAULT",
-    "createdAt": "2024-05-01T00:00:00.000Z",
-    "data": '{"a": 1}',
-}
+MESSAGE = WEBHOOK_MESSAGE
 
 
 def test_envelope_has_open_loyalty_fields_and_new_request_ids() -> None:

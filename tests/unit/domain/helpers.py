@@ -63,6 +63,14 @@ def rule(
     return body
 
 
+def workout_rule(kinds: Mapping[str, Any], **overrides: Any) -> dict[str, Any]:
+    """A weekly streak of 4 weeks of 300 workout minutes, counting the workouts whose kind passes ``kinds``
+    (an operator and its data)."""
+    condition = {"attribute": "event.body.kind", **kinds}
+    fields: dict[str, Any] = {"period": "week", "consecutive": 4, "goal": 300, "conditions": [condition]}
+    return rule("workout", aggregation={"type": "sum", "rule": "event.body.minutes"}, **{**fields, **overrides})
+
+
 def achievement_body(
     *rules: Mapping[str, Any],
     name: str = "Achievement",

@@ -12,7 +12,7 @@ from loyalty_stream.domain import (
     parse_achievement,
 )
 
-from .helpers import MEMBER, STORE, UTC_TZ, WARSAW, event, feed, make, progress_of, rule, rules_of
+from .helpers import MEMBER, STORE, UTC_TZ, WARSAW, event, feed, make, progress_of, rule, rules_of, workout_rule
 from .test_parsing import GETTING_STARTED
 
 
@@ -84,16 +84,7 @@ def test_log_in_seven_days_in_a_row() -> None:
 
 
 def test_300_workout_minutes_a_week_for_4_weeks() -> None:
-    a = make(
-        rule(
-            "workout",
-            period="week",
-            consecutive=4,
-            goal=300,
-            aggregation={"type": "sum", "rule": "event.body.minutes"},
-            conditions=[{"attribute": "event.body.kind", "operator": "is_not_equal", "data": "stretching"}],
-        )
-    )
+    a = make(workout_rule({"operator": "is_not_equal", "data": "stretching"}))
     monday = datetime(2024, 4, 1, 7, tzinfo=UTC_TZ)  # a Monday
     events = []
     for week in range(4):

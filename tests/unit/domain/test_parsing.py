@@ -17,30 +17,17 @@ from loyalty_stream.domain import (
     rule_id,
     rules_differ,
 )
+from tests.support.flows import LOGIN_STREAK
 
 from . import contract
-from .helpers import STORE, achievement_body, rule
+from .helpers import STORE, achievement_body, rule, workout_rule
 
 AID = "3f1b6f0e-8d1c-4c3e-9d6e-0a0b0c0d0e0f"
 
 # Open Loyalty's getting-started achievement, exactly as its documentation shows it.
 GETTING_STARTED: dict[str, Any] = {
-    "active": True,
+    **LOGIN_STREAK["achievement"],
     "translations": {"en": {"name": "Maintain a 7-day login streak", "description": "..."}},
-    "limit": {"value": 1},
-    "activity": {"data": None, "operator": ""},
-    "rules": [
-        {
-            "aggregation": {"type": "quantity"},
-            "completeRule": {"period": {"type": "last_day", "value": 7}, "periodGoal": 1},
-            "conditions": [],
-            "event": "app_login",
-            "limit": {"interval": {"type": "calendarDays", "value": 1}, "value": 1},
-            "trigger": "custom_event",
-            "type": "direct",
-            "translations": {"en": {"name": "7-day login streak", "description": ""}},
-        }
-    ],
 }
 
 
@@ -209,15 +196,7 @@ def test_definition_reparses_to_the_same_achievement() -> None:
     bodies = [
         GETTING_STARTED,
         achievement_body(
-            rule(
-                "workout",
-                period="week",
-                consecutive=4,
-                goal=300,
-                aggregation={"type": "sum", "rule": "event.body.minutes"},
-                conditions=[{"attribute": "event.body.kind", "operator": "is_one_of", "data": ["run", "swim"]}],
-                unique="sessionId",
-            ),
+            workout_rule({"operator": "is_one_of", "data": ["run", "swim"]}, unique="sessionId"),
             limit={"value": 1, "interval": {"type": "calendarMonths", "value": 1}},
             activity={"operator": "is_between", "data": {"from": "2024-01-01", "to": "2024-12-31"}},
         ),
@@ -246,13 +225,9 @@ def test_rules_version_changes_rule_ids_and_renames_do_not_count_as_rule_changes
     [
         GETTING_STARTED,
         achievement_body(
-            rule(
-                "workout",
-                period="week",
-                consecutive=4,
+            workout_rule(
+                {"operator": "is_one_of", "data": ["run"]},
                 goal=300.5,
-                aggregation={"type": "sum", "rule": "event.body.minutes"},
-                conditions=[{"attribute": "event.body.kind", "operator": "is_one_of", "data": ["run"]}],
                 limit={"value": 3, "interval": {"type": "calendarDays", "value": 1}},
                 unique="id",
             ),
