@@ -17,7 +17,7 @@ from confluent_kafka import Consumer, TopicPartition
 from tqdm import tqdm
 
 from bench.harness import Outcomes, Procs, load_control_plane, percentiles, producer
-from bench.workload import STORES, as_json, events, member_ids, subscription
+from bench.workload import STORES, as_json, event_key, events, member_ids, subscription
 from loyalty_stream.domain.ids import custom_event_id
 from loyalty_stream.kafka.topics import build_topics
 
@@ -29,8 +29,7 @@ def _produce(settings: Any, batch: list[dict[str, Any]], **config: Any) -> None:
     topic = build_topics(settings).custom_events.name
     p = producer(settings, **config)
     for event in batch:
-        kind, value = next(iter(event["customerData"].items()))
-        p.produce(topic, key=f"{event['storeCode']}:{kind}:{value}".encode(), value=as_json(event))
+        p.produce(topic, key=event_key(event), value=as_json(event))
         p.poll(0)
     p.flush(300)
 
@@ -110,9 +109,7 @@ def latency(run: Any) -> dict[str, Any]:
     total = int(rate * (warmup + seconds))
     records = []
     for event in events(total, people, run.args.seed, ids="latency"):
-        kind, value = next(iter(event["customerData"].items()))
-        key = f"{event['storeCode']}:{kind}:{value}".encode()
-        records.append((custom_event_id(event["storeCode"], event["eventId"]), key, as_json(event)))
+        records.append((custom_event_id(event["storeCode"], event["eventId"]), event_key(event), as_json(event)))
     measured_from = int(rate * warmup)
     outcomes = Outcomes(settings)
     progress = _FirstProgress(settings)

@@ -22,7 +22,7 @@ from bench.harness import (
     profiled,
     summarize_profile,
 )
-from bench.workload import STORES, as_json, events, subscription
+from bench.workload import STORES, as_json, event_key, events, subscription
 from loyalty_stream.config.settings import Settings
 from loyalty_stream.kafka.client import admin
 from loyalty_stream.kafka.topics import build_topics
@@ -46,8 +46,7 @@ def preload(run: Any) -> Preloaded:
     topic = build_topics(settings).custom_events.name
     p = producer(settings)
     for event in tqdm(events(run.args.events, run.people, run.args.seed), total=run.args.events, desc="preload"):
-        kind, value = next(iter(event["customerData"].items()))
-        p.produce(topic, key=f"{event['storeCode']}:{kind}:{value}".encode(), value=as_json(event))
+        p.produce(topic, key=event_key(event), value=as_json(event))
         p.poll(0)
     p.flush(300)
     return Preloaded(settings, run.args.events)

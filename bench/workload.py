@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from loyalty_stream.kafka.keys import identifier_key, join_key
+
 STORES = ("DEFAULT", "OTHER")
 EVENT_TYPES = ("app_login", "workout", "order")
 SCHEMAS = {
@@ -127,6 +129,12 @@ def events(
         }
 
 
+def event_key(event: dict[str, Any]) -> bytes:
+    """The input-topic key the API would give the event: its first identifier (loyalty_stream/kafka/keys.py)."""
+    kind, value = next(iter(event["customerData"].items()))
+    return identifier_key(event["storeCode"], kind, value)
+
+
 def as_json(event: dict[str, Any]) -> bytes:
     return json.dumps(event).encode()
 
@@ -189,4 +197,4 @@ def webhook_messages(
             "data": json.dumps(data, separators=(",", ":")),
             "customerId": customer_id,
         }
-        yield f"{store}:{customer_id}".encode(), record
+        yield join_key(store, customer_id), record
