@@ -156,7 +156,11 @@ class Processor:
             self.commit_watchdog = CommitWatchdog()
             return
         consumer = self.app.consumer
-        heads = await commit_heads(consumer)
+        try:
+            heads = await commit_heads(consumer)
+        except Exception as exc:  # the broker away or the group rebalancing: look again at the next check
+            log.info("commit check skipped: %r", exc)
+            return
         stuck = self.commit_watchdog.stuck(heads, time.monotonic())
         if stuck:
             log.warning(
