@@ -59,17 +59,10 @@ def field(path: str, kind: Kind = "text") -> Field:
     return Field(tuple(path.split(":")), kind)
 
 
-def item_value(item: Mapping[str, Any], path: tuple[str, ...]) -> Any:
-    value: Any = item
-    for step in path:
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(step)
-    return value
-
-
 @dataclass(frozen=True, slots=True)
 class Filter:
+    """One ``field[op]=value`` of a list query, matched against an item."""
+
     name: str
     field: Field
     op: str
@@ -97,6 +90,15 @@ class Filter:
             return bool(actual <= self.value)
         except TypeError:
             return False
+
+
+def item_value(item: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = item
+    for step in path:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(step)
+    return value
 
 
 def _comparable(value: Any, kind: Kind, tz: ZoneInfo) -> Any:
