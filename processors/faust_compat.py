@@ -54,12 +54,15 @@ smallest change we found.
    commit before the commit runs, so a commit that raises (``producer.flush()`` with the broker away) or is
    cancelled loses them; and a batch fetched before a rebalance's seek but handled after it moves faust's
    read offset past the records the seek re-reads, which faust then drops ("DROPPED MESSAGE ROFF").
-   The campaign's stuck commits (two seeds of one run: the repartition topic committed 400 of 2,000 records,
-   all processed) led here, but the next run showed one again with this check in place and silent, so they
-   have another cause (open, docs/reliability.md); this check covers the path above, which faust's source
-   shows can happen. The processor checks every 5 s; a partition stuck like this for 30 s makes the worker
-   ask for a rebalance, after which faust seeks to the committed offset and re-reads (evaluate counts each
-   event once).
+   The campaign's stuck commits showed two more shapes, both after a broker restart with everything
+   processed: a worker that committed nothing for its whole life while acknowledging (eighth run, seed 2), and
+   a partition with nothing acknowledged whose broker commit stayed behind its end (fifth and seventh runs,
+   seed 3). The check therefore looks every 5 s at each partition faust commits offsets for: acknowledged
+   records waiting above a commit that has not moved for 30 s, or nothing acknowledged or in flight while the
+   broker's end lies past the broker's committed offset for 30 s, make the worker ask for a rebalance, after
+   which faust seeks to the committed offset and re-reads (evaluate counts each event once). Not while the
+   app is rebalancing or recovering (partitions are paused then). The log line carries faust's read offset,
+   pause state and whether a commit is pending, to find the cause next time (docs/reliability.md).
 
 5. Four tasks and an ``asyncio.wait`` per record (``Consumer._drain_messages``), a performance fix
    faust hands every fetched record to the conductor inside ``Service.wait_first(callback(message),
@@ -228,11 +231,13 @@ nothing of it is acknowledged or in flight while the broker holds records past t
 
 @dataclass
 class CommitWatchdog:
-    """Partitions whose commit has not moved for ``patience`` seconds while it cannot: the oldest acknowledged
-    offset is more than one past the committed one (faust's own test, ``Consumer._new_offset``), or the worker
-    holds the partition but reads nothing of it although the broker has records past the commit ("idle
-    behind": the crash campaign's seed 3 of its seventh run, a repartition partition 17 records behind for
-    minutes with nothing acknowledged)."""
+    """Partitions whose commit has not moved for ``patience`` seconds although it should have: acknowledged
+    records are waiting above it (faust commits every 2.8 s; a head gap, faust's own test in
+    ``Consumer._new_offset``, or a commit that never completes keep it where it is), or the worker holds the
+    partition but reads nothing of it although the broker has records past the broker's commit ("idle
+    behind"). The crash campaign's seed 2 of its eighth run saw a worker commit nothing for its whole life
+    after a broker restart, and seed 3 of its seventh a repartition partition 17 records behind for minutes,
+    both with this check's earlier, narrower rule silent."""
 
     patience: float = 30.0
     _since: dict[Any, tuple[int, float]] = field(default_factory=dict)
@@ -240,13 +245,13 @@ class CommitWatchdog:
     def stuck(self, heads: Mapping[Any, Head], now: float) -> list[Any]:
         since: dict[Any, tuple[int, float]] = {}
         for tp, (committed, oldest, idle_behind) in heads.items():
-            gap = bool(committed) and oldest is not None and oldest - (committed or 0) > 1
-            if committed is None or not (gap or idle_behind):
+            if oldest is None and not idle_behind:
                 continue
+            at = -1 if committed is None else committed
             seen = self._since.get(tp)
-            since[tp] = (committed, seen[1] if seen is not None and seen[0] == committed else now)
+            since[tp] = (at, seen[1] if seen is not None and seen[0] == at else now)
         self._since = since
-        return sorted(tp for tp, (_committed, first) in since.items() if now - first >= self.patience)
+        return sorted(tp for tp, (_at, first) in since.items() if now - first >= self.patience)
 
 
 Positions = Callable[[Any, list[Any]], Awaitable[tuple[Mapping[Any, int | None], Mapping[Any, int]]]]
@@ -290,7 +295,8 @@ def read_state(consumer: Any, tp: Any) -> str:
     """What faust holds about a partition, for the log line of a stall (to find where the records went)."""
     return (
         f"read offset {consumer._read_offset.get(tp)}, active {tp in (consumer._active_partitions or ())}, "
-        f"paused {tp in consumer._paused_partitions}"
+        f"paused {tp in consumer._paused_partitions}, "
+        f"a commit pending {consumer._commit_fut is not None and not consumer._commit_fut.done()}"
     )
 
 

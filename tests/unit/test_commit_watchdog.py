@@ -9,12 +9,13 @@ from typing import Any
 from processors.faust_compat import CommitWatchdog, commit_heads
 
 
-def test_a_head_gap_that_lasts_its_patience_is_stuck() -> None:
+def test_acknowledged_records_below_a_commit_that_does_not_move_are_stuck() -> None:
     watchdog = CommitWatchdog(patience=30)
     heads = {"p0": (109, 1106, False), "p1": (500, 501, False), "p2": (None, 40, False), "p3": (77, None, False)}
     assert watchdog.stuck(heads, now=0) == []
     assert watchdog.stuck(heads, now=29) == []
-    assert watchdog.stuck(heads, now=30) == ["p0"], "only p0: acked 1106 while 109 is committed"
+    # p0: a head gap; p1 and p2: acknowledged but never committed for 30 s; p3: nothing waiting
+    assert watchdog.stuck(heads, now=30) == ["p0", "p1", "p2"]
 
 
 def test_a_commit_that_moves_restarts_the_clock() -> None:
@@ -25,11 +26,12 @@ def test_a_commit_that_moves_restarts_the_clock() -> None:
     assert watchdog.stuck({"p0": (110, 1106, False)}, now=50) == ["p0"]
 
 
-def test_a_gap_that_closes_is_forgotten() -> None:
+def test_a_partition_with_nothing_waiting_is_forgotten() -> None:
     watchdog = CommitWatchdog(patience=30)
     watchdog.stuck({"p0": (109, 1106, False)}, now=0)
-    watchdog.stuck({"p0": (109, 110, False)}, now=10)  # the records above the commit were acknowledged
+    watchdog.stuck({"p0": (109, None, False)}, now=10)  # everything acknowledged was committed
     assert watchdog.stuck({"p0": (109, 1106, False)}, now=35) == []
+    assert watchdog.stuck({"p0": (109, 1106, False)}, now=65) == ["p0"]
 
 
 def test_a_partition_idle_behind_its_end_for_its_patience_is_stuck() -> None:
