@@ -171,6 +171,10 @@ class Receiver:
             opened.set()
             loop.run_forever()
             loop.run_until_complete(self.close())
+            pending = asyncio.all_tasks(loop)  # answers still waiting on a responder: nobody to give them to
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.close()
 
         self._thread = threading.Thread(target=run, name="receiver", daemon=True)
