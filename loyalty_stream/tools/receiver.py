@@ -167,6 +167,7 @@ class Receiver:
 
         def run() -> None:
             loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
             loop.run_until_complete(self.open())
             opened.set()
             loop.run_forever()
@@ -174,7 +175,8 @@ class Receiver:
             pending = asyncio.all_tasks(loop)  # answers still waiting on a responder: nobody to give them to
             for task in pending:
                 task.cancel()
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            if pending:
+                loop.run_until_complete(asyncio.wait(pending))
             loop.close()
 
         self._thread = threading.Thread(target=run, name="receiver", daemon=True)
