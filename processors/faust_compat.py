@@ -263,7 +263,12 @@ async def broker_positions(consumer: Any, tps: list[Any]) -> tuple[dict[Any, int
     commits that stayed behind after a broker restart while faust raised no stall of its own)."""
 
     async def committed(aio: AIOKafkaConsumer) -> dict[Any, int | None]:
-        return {tp: await aio.committed(TopicPartition(tp.topic, tp.partition)) for tp in tps}
+        # One OffsetFetch for all of them (aiokafka's public ``committed`` asks once per partition); -1: none.
+        asked = [TopicPartition(tp.topic, tp.partition) for tp in tps]
+        found = await aio._coordinator.fetch_committed_offsets(asked)
+        offsets = {(t.topic, t.partition): meta.offset for t, meta in found.items()}
+        at = [offsets.get((tp.topic, tp.partition), -1) for tp in tps]
+        return {tp: None if offset == -1 else offset for tp, offset in zip(tps, at, strict=True)}
 
     found = await consumer._thread.call_thread(committed, consumer._thread._ensure_consumer())
     return found, await consumer.highwaters(*tps)
