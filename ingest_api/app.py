@@ -190,4 +190,5 @@ def main(settings: Settings | None = None) -> None:
         log_config=None,
         access_log=False,
         lifespan="on",
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )

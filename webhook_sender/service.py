@@ -121,11 +121,13 @@ class Sender:
         self._stopping.set()
 
     async def _drain(self) -> None:
-        """Give deliveries in flight up to one attempt's timeout to end, so their offsets can be committed."""
+        """Give deliveries in flight up to one attempt's timeout, at most the shutdown grace, to end so their
+        offsets can be committed; one cut short stays uncommitted and is delivered again after the restart."""
         assert self.dispatcher is not None
         tasks = list(self.dispatcher.tasks)
         if tasks:
-            _done, pending = await asyncio.wait(tasks, timeout=self.settings.webhook_timeout_seconds + 5)
+            grace = min(self.settings.webhook_timeout_seconds + 5, self.settings.shutdown_grace_seconds - 1)
+            _done, pending = await asyncio.wait(tasks, timeout=max(grace, 0.5))
             for task in pending:
                 task.cancel()
 

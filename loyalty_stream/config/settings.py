@@ -184,6 +184,9 @@ class Settings(BaseSettings):
     parking_sweep_seconds: float = Field(60.0, gt=0, description="How often expired parked events are swept")
     member_command_timeout_seconds: float = Field(10.0, gt=0, description="How long the API waits for a claim")
     sender_port: int = Field(8002, description="Webhook sender HTTP port (health, metrics)")
+    shutdown_grace_seconds: float = Field(
+        6.0, gt=0, description="How long a stopping service lets work in flight finish; the rest is redone on restart"
+    )
     sender_group: str = Field("loyalty-webhook-sender", description="Webhook sender consumer group")
     webhook_timeout_seconds: float = Field(10.0, description="Per-attempt webhook timeout")
     webhook_allow_loopback: bool = Field(False, description="Allow webhook URLs on loopback (make run: true)")

@@ -204,9 +204,10 @@ class LocalBroker:
 
         wait_until(started, timeout=timeout, what=f"Kafka on {self.bootstrap} ({self.log_path})", interval=0.1)
 
-    def stop(self) -> None:
+    def stop(self, *, grace: float = 15.0) -> None:
+        """A controlled shutdown (SIGTERM), kill -9 after ``grace`` seconds: its data survives either way."""
         if self._proc is not None:
-            stop(self._proc, grace=15.0)
+            stop(self._proc, grace=grace)
             self._proc = None
         self._pidfile.unlink(missing_ok=True)
 

@@ -48,14 +48,23 @@ def spawn(
 
 def stop(proc: subprocess.Popen[bytes], *, grace: float = 10.0) -> int | None:
     """SIGTERM, then SIGKILL after ``grace`` seconds."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+    return stop_all([proc], grace=grace)[0]
+
+
+def stop_all(procs: Sequence[subprocess.Popen[bytes]], *, grace: float) -> list[int | None]:
+    """SIGTERM to every process at once, then SIGKILL to those still running after ``grace`` seconds in all
+    (one deadline for the lot, not one per process)."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in procs:
         try:
-            proc.wait(grace)
+            proc.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    return proc.returncode
+    return [proc.returncode for proc in procs]
 
 
 def wait_until(check: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.05) -> None:
