@@ -21,13 +21,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import api, ceilings, member_load, pipeline, report
+from bench import api, ceilings, member_load, pipeline, registration, report
 from bench import sender as sender_phase
 from bench.harness import bench_settings, load_average, start_broker
 from bench.workload import member_ids
 from loyalty_stream.config.settings import Settings
 
-PHASES = ("pipe", "consumer", "faust", "processor", "hot-member", "latency", "recovery", "sender", "ingest", "e2e")
+PHASES = (
+    "pipe", "consumer", "faust", "processor", "hot-member", "latency", "recovery", "sender", "ingest",
+    "registration", "e2e",
+)  # fmt: skip
 
 
 class Run:
@@ -81,6 +84,8 @@ class Run:
                 entry.update(sender_phase.sender(self))
             elif name == "ingest":
                 entry.update(api.ingest(self))
+            elif name == "registration":
+                entry.update(registration.registration(self))
             elif name == "e2e":
                 entry.update(api.e2e(self))
         except Exception as exc:  # the other phases still run; the table shows the failure
@@ -130,6 +135,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--latency-warmup", type=float, default=5, help="seconds of load before the latency phase "
                     "measures (a worker that has just started fills its caches)")  # fmt: skip
     ap.add_argument("--ingest-seconds", type=int, default=15, help="seconds per wrk run")
+    ap.add_argument("--registrations", type=int, default=2000, help="POST /member from 50 clients (and a quarter "
+                    "of it sequentially)")  # fmt: skip
     ap.add_argument("--sender-deliveries", type=int, default=20_000, help="deliveries per sender case")
     ap.add_argument("--timeout", type=float, default=7200, help="longest wait for any drain")
     ap.add_argument("--no-profile", dest="profile", action="store_false", help="skip the py-spy profiles")

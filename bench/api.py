@@ -17,7 +17,17 @@ import httpx
 import orjson
 from tqdm import tqdm
 
-from bench.harness import Procs, arrivals, load_control_plane, per_second, percentiles, profiled, summarize_profile
+from bench.harness import (
+    Procs,
+    arrivals,
+    exchange,
+    load_control_plane,
+    per_second,
+    percentiles,
+    post_request,
+    profiled,
+    summarize_profile,
+)
 from bench.workload import STORES, subscription
 from loyalty_stream.tools.procs import free_port, wait_until
 
@@ -150,10 +160,7 @@ async def offered_load(url: str, bodies: list[tuple[str, str, bytes]], rate: flo
         reader, writer = conn
         sent = time.time()
         try:
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = int(re.search(rb"(?i)content-length:\s*(\d+)", head)[1])  # type: ignore[index]
-            await reader.readexactly(length)
+            status, _body = await exchange(reader, writer, request)
         except (OSError, asyncio.IncompleteReadError, TypeError):  # counted as failed; the connection is dropped
             results.append((event_id, due, sent, time.time(), 0))
             writer.close()
@@ -161,7 +168,7 @@ async def offered_load(url: str, bodies: list[tuple[str, str, bytes]], rate: flo
                 opened -= 1
                 free.notify()
             return
-        results.append((event_id, due, sent, time.time(), int(head[9:12])))
+        results.append((event_id, due, sent, time.time(), status))
         async with free:
             idle.append(conn)
             free.notify()
@@ -172,10 +179,7 @@ async def offered_load(url: str, bodies: list[tuple[str, str, bytes]], rate: flo
         due = start + i / rate
         await asyncio.sleep(max(0.0, due - time.time()))  # always yields, so due requests go out
         store, key = path_key.split(" ")
-        request = (
-            f"POST /api/{store}/customEvent HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-            f"X-AUTH-TOKEN: {key}\r\nContent-Length: {len(body)}\r\n\r\n"
-        ).encode() + body
+        request = post_request(host, f"/api/{store}/customEvent", body, {"X-AUTH-TOKEN": key})
         tasks.append(asyncio.create_task(one(event_id, due, request)))
     await asyncio.gather(*tasks)
     async with free:

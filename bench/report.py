@@ -17,6 +17,10 @@ TARGETS = {
     "sender deliveries/s (1 endpoint)": (">=", 3000),
     "sender deliveries/s (50 endpoints)": (">=", 3000),
     "recovery warm s": ("<=", 10),
+    "registration p50 ms (1 client)": ("<=", 20),
+    "registration p99 ms (1 client)": ("<=", 100),
+    "registration p50 ms (50 clients)": ("<=", 20),
+    "registration p99 ms (50 clients)": ("<=", 100),
 }
 
 
@@ -87,6 +91,14 @@ def rows(results: dict[str, Any]) -> list[tuple[str, Any, str, str, str]]:
             label = "1 endpoint" if n == "1" else "50 endpoints"
             add("sender", f"sender deliveries/s ({label})", case["deliveries_per_s"],
                 f"{case['deliveries']}/{case['expected']} delivered")  # fmt: skip
+    for case, clients in (("sequential", 1), ("concurrent", 50)):
+        reg = r.get("registration", {}).get(case)
+        if reg:
+            note = f"{reg['registrations']} registered, {reg['failed']} failed, {reg['per_s']:g}/s"
+            add("registration", f"registration p50 ms ({clients} client{'s' if clients > 1 else ''})",
+                reg["latency_ms"].get("p50"), note)  # fmt: skip
+            add("registration", f"registration p99 ms ({clients} client{'s' if clients > 1 else ''})",
+                reg["latency_ms"].get("p99"))  # fmt: skip
     if "warm" in r.get("recovery", {}):
         add("recovery", "recovery warm s", r["recovery"]["warm"]["seconds"])
         add("recovery", "recovery cold s", r["recovery"]["cold"]["seconds"])

@@ -102,9 +102,6 @@ class Processor:
             input=raw(t.custom_events),
             member_events=raw(t.member_events),
             member_commands=raw(t.member_commands),
-            member_replies=raw(t.member_replies),
-            members=raw(t.members),
-            webhooks=raw(t.webhooks),
         )
 
         def table(name: str, **options: Any) -> ChangelogTable:
@@ -132,7 +129,7 @@ class Processor:
         app.agent(ch.input, name="intake", concurrency=1)(Intake(self.ctx, parked, parking, app))
         app.agent(ch.member_events, name="evaluate", concurrency=1)(Evaluate(self.ctx, progress, applied))
         if s.processor_claims:  # a replay (loyalty-stream replay) leaves members to the live processor
-            app.agent(ch.member_commands, name="claims", concurrency=1)(Claims(self.ctx, ch))
+            app.agent(ch.member_commands, name="claims", concurrency=1)(Claims(self.ctx))
             app.timer(interval=s.parking_sweep_seconds, on_leader=True)(self._tick)
         app.task(self._start)
         app.timer(interval=COMMIT_CHECK_SECONDS)(self._watch_commits)

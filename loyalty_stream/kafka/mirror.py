@@ -72,6 +72,10 @@ class TopicMirror:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._changed = threading.Condition()
+        # Coroutines waiting for positions, woken by the thread once reached (not by polling: 50 requests
+        # polling every 2 ms kept the API's event loop busy with timers).
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None], Mapping[tuple[str, int], int]]] = []
+        self._waiters_lock = threading.Lock()
         self.error: BaseException | None = None
         self.assigned = threading.Event()  # set once the thread reads its partitions
 
@@ -127,11 +131,14 @@ class TopicMirror:
             # Resume where we were after an error: records already applied are not applied twice.
             c.assign([TopicPartition(t, p, self._positions.get((t, p), 0) or OFFSET_BEGINNING) for t, p in ends])
             self.assigned.set()
+            self._wake_waiters()
             while not self._stop.is_set():
-                batch = c.consume(500, 0.2)
-                if not batch:
+                # consume(n, timeout) waits for n records or the whole timeout (200 ms on every read-your-
+                # writes wait): block for one record, then take what else is already there.
+                first = c.poll(0.2)
+                if first is None:
                     continue
-                for msg in batch:
+                for msg in (first, *c.consume(500, 0)):
                     err = msg.error()
                     if err is not None:
                         if err.code() != KafkaError._PARTITION_EOF:
@@ -147,6 +154,8 @@ class TopicMirror:
                     self._positions[(topic, partition)] = offset + 1
                 with self._changed:
                     self._changed.notify_all()
+                if self._waiters:
+                    self._wake_waiters()
                 self.error = None
         finally:
             c.close()
@@ -174,12 +183,27 @@ class TopicMirror:
         return True
 
     async def wait_async(self, offsets: Mapping[tuple[str, int], int], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while not self.reached(offsets):
-            if time.monotonic() > deadline:
-                return False
-            await asyncio.sleep(0.002)
+        if self.reached(offsets):
+            return True
+        loop = asyncio.get_running_loop()
+        entry = (loop, loop.create_future(), offsets)
+        with self._waiters_lock:
+            self._waiters.append(entry)
+        try:
+            if not self.reached(offsets):  # reached between the first look and the registration: no wake-up
+                await asyncio.wait_for(entry[1], timeout)
+        except TimeoutError:
+            return self.reached(offsets)
+        finally:
+            with self._waiters_lock:
+                self._waiters.remove(entry)
         return True
+
+    def _wake_waiters(self) -> None:
+        with self._waiters_lock:
+            woken = [(loop, future) for loop, future, offsets in self._waiters if self.reached(offsets)]
+        for loop, future in woken:
+            loop.call_soon_threadsafe(_wake, future)
 
     def wait_caught_up(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -188,3 +212,8 @@ class TopicMirror:
                 return False
             time.sleep(0.02)
         return True
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -3,91 +3,126 @@ input partition (in order with events there) and the API's reply.
 
     loyalty.member-commands ──claims──▶ loyalty.members + signals to every input partition + loyalty.member-replies
 
-Registrations are few next to events: this agent sends through faust's producer and awaits each write.
+Commands come in batches (what arrived within the processor's batch window): the agent catches its copy of the
+members topic up once per batch (one ListOffsets request), decides the batch's commands in order (each sees
+the ones before it), writes their members through the librdkafka producer, and once those are on the broker
+sends the signals, webhooks and replies; the commands are acknowledged after that. A crash anywhere leaves the
+commands unacknowledged: re-delivered, a command already written is answered again ("unchanged"), never
+applied twice (processors/claims.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
+from confluent_kafka import TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
+
 from loyalty_stream.domain.clock import iso_utc
-from loyalty_stream.kafka.client import consumer, end_offsets
+from loyalty_stream.kafka.client import admin
 from loyalty_stream.kafka.keys import join_key, member_partition
-from processors.claims import decide
+from processors.batch import Batch, Delivery
+from processors.claims import Decision, decide
 from processors.context import Context
 from processors.outputs import customer_registered
 from schemas.serde import DecodeError
 
-HOLD_TIMEOUT = 10.0  # how long a command waits for our copy of the members topic to catch up
+HOLD_TIMEOUT = 10.0  # how long a batch waits for our copy of the members topic to catch up
+MAX_COMMANDS = 500  # per batch
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    command: dict[str, Any]
+    decision: Decision
+    written: bool  # a new members record was produced for it
 
 
 class Claims:
-    def __init__(self, ctx: Context, channels: Any) -> None:
-        """``channels``: the faust topics it writes (input, member_events, member_commands, member_replies,
-        members, webhooks, dlq)."""
+    def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.ch = channels
+        self._admin: AdminClient | None = None
 
     async def __call__(self, stream: Any) -> None:
         await self.ctx.ready()
-        async for event in stream.events():
+        async for events in stream.noack_take(MAX_COMMANDS, self.ctx.settings.processor_batch_seconds):
+            await self.handle(events)
+            for event in events:
+                await stream.ack(event)
+
+    async def handle(self, events: list[Any]) -> None:
+        ctx, topics = self.ctx, self.ctx.topics
+        batch = ctx.batch()
+        commands = []
+        for event in events:
             msg = event.message
             try:
-                _name, command = self.ctx.serde.decode(msg.value, expect="MemberCommand")
+                _name, command = ctx.serde.decode(msg.value, expect="MemberCommand")
             except DecodeError as exc:
-                await self._dead_letter(msg, exc.reason, str(exc))
+                ctx.dead_letter(batch, msg, exc.reason, str(exc))
                 continue
-            store = command["storeCode"]
-            if msg.key != store.encode():
+            if msg.key != command["storeCode"].encode():
                 # One store's commands must be decided one at a time: move it to the store's partition.
-                await self.ch.member_commands.send(key=store.encode(), value=msg.value)
-                continue
-            await self._claim(command)
-
-    async def _dead_letter(self, msg: Any, reason: str, message: str) -> None:
-        batch = self.ctx.batch()
-        self.ctx.dead_letter(batch, msg, reason, message)
+                batch.send(topics.member_commands.name, msg.value, key=command["storeCode"].encode())
+            else:
+                commands.append(command)
+        if any(c["storeCode"] in ctx.settings.store_map for c in commands):
+            await self._catch_up_members()
+        members = Delivery(asyncio.get_running_loop(), offsets=True)
+        claims = [self._decide(command, members) for command in commands]
+        await ctx.producer.settle(members)  # on the members topic before anyone is told
+        for claim in claims:
+            self._tell(batch, claim, members)
         await batch.commit()
 
     async def _catch_up_members(self) -> None:
-        """Wait until our copy of the members topic includes every write made before now."""
-        loop = asyncio.get_running_loop()
+        """Wait until our copy of the members topic includes every write made before now (the previous owner
+        of a store's commands may have written some just before a rebalance)."""
+        if self._admin is None:
+            self._admin = admin(self.ctx.settings)
+        topic = self.ctx.members.topic
+        wanted = {TopicPartition(topic, p): OffsetSpec.latest() for p in range(self.ctx.topics.members.partitions)}
+        futures = self._admin.list_offsets(wanted, request_timeout=HOLD_TIMEOUT)
+        ends = {(tp.topic, tp.partition): (await asyncio.wrap_future(f)).offset for tp, f in futures.items()}
+        await self.ctx.members.mirror.wait_async(ends, HOLD_TIMEOUT)
+
+    def _decide(self, command: dict[str, Any], members: Delivery) -> _Claim:
         ctx = self.ctx
-
-        def ends() -> dict[tuple[str, int], int]:
-            c = consumer(ctx.settings, group="unused-members-end")
-            try:
-                return {(ctx.members.topic, p): o for p, o in end_offsets(c, ctx.members.topic).items()}
-            finally:
-                c.close()
-
-        await ctx.members.mirror.wait_async(await loop.run_in_executor(None, ends), HOLD_TIMEOUT)
-
-    async def _claim(self, command: dict[str, Any]) -> None:
-        ctx = self.ctx
-        store, customer_id, op = command["storeCode"], command["customerId"], command["op"]
+        store, customer_id = command["storeCode"], command["customerId"]
         if store not in ctx.settings.store_map:
-            decision = decide({**command, "op": "unknown-store"}, ctx.members.index)
-        else:
-            await self._catch_up_members()
-            decision = decide(command, ctx.members.index)
-        where = None
+            return _Claim(command, decide({**command, "op": "unknown-store"}, ctx.members.index), False)
+        decision = decide(command, ctx.members.index)
+        if not decision.accepted or decision.unchanged:
+            return _Claim(command, decision, False)
+        value = None if decision.member is None else ctx.serde.encode_for(ctx.topics.members, decision.member)
+        ctx.producer.produce(members, ctx.topics.members.name, value, join_key(store, customer_id))
+        # The next command of the batch is decided with this one applied; the write is settled before any
+        # reply, and retried until it is on the broker (processors/batch.py), so no answer rests on a guess.
+        ctx.members.index.apply(store, customer_id, decision.member)
+        return _Claim(command, decision, True)
+
+    def _tell(self, batch: Batch, claim: _Claim, members: Delivery) -> None:
+        ctx, topics = self.ctx, self.ctx.topics
+        command, decision = claim.command, claim.decision
+        store, customer_id, op = command["storeCode"], command["customerId"], command["op"]
+        partition, offset = -1, -1
+        if claim.written:
+            partition = member_partition(store, customer_id, topics.members.partitions)
+            offset = members.last_offsets[(topics.members.name, partition)]  # this record's, or a later one's
+            if op == "register":
+                message = customer_registered(store, decision.member or {})
+                batch.send(
+                    topics.webhooks.name,
+                    ctx.serde.encode_for(topics.webhooks, message),
+                    key=join_key(store, customer_id),
+                )
         if decision.accepted:
-            if not decision.unchanged:
-                value = None if decision.member is None else ctx.serde.encode_for(ctx.topics.members, decision.member)
-                written = await self.ch.members.send(key=join_key(store, customer_id), value=value)
-                where = await written  # on the members topic before anyone is told
-                ctx.members.index.apply(store, customer_id, decision.member)
-                if op == "register":
-                    message = customer_registered(store, decision.member or {})
-                    await self.ch.webhooks.send(
-                        key=join_key(store, customer_id), value=ctx.serde.encode_for(ctx.topics.webhooks, message)
-                    )
-            await self._signal_member(store, customer_id, decision.member, decision.previous)
+            self._signal_member(batch, store, customer_id, decision.member, decision.previous)
         reply = {
-            "membersPartition": where.partition if where is not None else -1,
-            "membersOffset": where.offset if where is not None else -1,
+            "membersPartition": partition,
+            "membersOffset": offset,
             "requestId": command["requestId"],
             "storeCode": store,
             "customerId": customer_id,
@@ -96,17 +131,25 @@ class Claims:
             "errors": decision.errors,
             "sentAt": iso_utc(),
         }
-        await self.ch.member_replies.send(
-            key=command["requestId"].encode(), value=ctx.serde.encode_for(ctx.topics.member_replies, reply)
+        batch.send(
+            topics.member_replies.name,
+            ctx.serde.encode_for(topics.member_replies, reply),
+            key=command["requestId"].encode(),
         )
 
-    async def _signal_member(
-        self, store: str, customer_id: str, member: dict[str, Any] | None, previous: dict[str, Any] | None
+    def _signal_member(
+        self,
+        batch: Batch,
+        store: str,
+        customer_id: str,
+        member: dict[str, Any] | None,
+        previous: dict[str, Any] | None,
     ) -> None:
         """Tell every input partition (in order with its events) and, on delete, the member's own partition."""
+        topics = self.ctx.topics
         kind = "member_changed" if member is not None else "member_deleted"
         signal = self.ctx.serde.encode_for(
-            self.ctx.topics.custom_events,  # and member_events: both carry signals
+            topics.custom_events,  # and member_events: both carry signals
             {
                 "kind": kind,
                 "storeCode": store,
@@ -116,12 +159,12 @@ class Claims:
             },
             "ProcessorSignal",
         )
-        for partition in range(self.ctx.topics.custom_events.partitions):
-            await self.ch.input.send(value=signal, partition=partition)
+        for partition in range(topics.custom_events.partitions):
+            batch.send(topics.custom_events.name, signal, partition=partition)
         if member is None:
-            partitions = self.ctx.topics.member_events.partitions
-            await self.ch.member_events.send(
+            batch.send(
+                topics.member_events.name,
+                signal,
                 key=join_key(store, customer_id),
-                value=signal,
-                partition=member_partition(store, customer_id, partitions),
+                partition=member_partition(store, customer_id, topics.member_events.partitions),
             )
