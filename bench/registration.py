@@ -13,14 +13,19 @@ import orjson
 
 from bench.harness import Procs, exchange, load_control_plane, percentiles, post_request
 from bench.workload import member_ids
+from loyalty_stream.tools.import_members import import_members
 from loyalty_stream.tools.procs import wait_until
 
 KEY = {"X-AUTH-TOKEN": "dev-key"}
 PATH = "/api/DEFAULT/member"
 
 
+def _customer(tag: str, n: int) -> dict[str, str]:
+    return {"firstName": "Bench", "lastName": f"M{n}", "email": f"{tag}-{n}@example.com"}
+
+
 def _body(tag: str, n: int) -> bytes:
-    return orjson.dumps({"customer": {"firstName": "Bench", "lastName": f"M{n}", "email": f"{tag}-{n}@example.com"}})
+    return orjson.dumps({"customer": _customer(tag, n)})
 
 
 async def _register(port: int, tag: str, numbers: range, took: list[float], failed: list[str]) -> None:
@@ -57,6 +62,17 @@ async def _round(port: int, clients: int, count: int) -> dict[str, Any]:
     }
 
 
+def _import(run: Any, url: str, count: int) -> dict[str, Any]:
+    """``loyalty-stream import-members`` of a JSON-lines file: batches of 1,000 through POST /member/batch."""
+    tag = uuid.uuid4().hex[:8]
+    source = run.logs / "registration" / "members.jsonl"
+    source.write_bytes(b"".join(orjson.dumps(_customer(tag, n)) + b"\n" for n in range(count)))
+    started = time.perf_counter()
+    report = import_members(source, url=url, store="DEFAULT", key=KEY["X-AUTH-TOKEN"])
+    seconds = time.perf_counter() - started
+    return {"members": report.imported, "refused": len(report.refused), "per_s": round(report.imported / seconds)}
+
+
 def registration(run: Any) -> dict[str, Any]:
     settings = run.settings("registration.")
     load_control_plane(settings, member_ids(10, run.args.seed))
@@ -80,5 +96,6 @@ def registration(run: Any) -> dict[str, Any]:
         result = {
             "sequential": asyncio.run(_round(port, 1, run.args.registrations // 4)),
             "concurrent": asyncio.run(_round(port, 50, run.args.registrations)),
+            "import": _import(run, url, run.args.registrations * 10),
         }
     return result

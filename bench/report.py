@@ -21,6 +21,7 @@ TARGETS = {
     "registration p99 ms (1 client)": ("<=", 100),
     "registration p50 ms (50 clients)": ("<=", 20),
     "registration p99 ms (50 clients)": ("<=", 100),
+    "member import members/s (import-members)": (">=", 5000),
 }
 
 
@@ -99,6 +100,10 @@ def rows(results: dict[str, Any]) -> list[tuple[str, Any, str, str, str]]:
                 reg["latency_ms"].get("p50"), note)  # fmt: skip
             add("registration", f"registration p99 ms ({clients} client{'s' if clients > 1 else ''})",
                 reg["latency_ms"].get("p99"))  # fmt: skip
+    imported = r.get("registration", {}).get("import")
+    if imported:
+        note = f"{imported['members']} imported, {imported['refused']} refused, batches of 1,000"
+        add("registration", "member import members/s (import-members)", imported["per_s"], note)
     if "warm" in r.get("recovery", {}):
         add("recovery", "recovery warm s", r["recovery"]["warm"]["seconds"])
         add("recovery", "recovery cold s", r["recovery"]["cold"]["seconds"])

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
-from ingest_api.models import SchemaActive, SchemaFields
+from ingest_api.models import MemberCreated, SchemaActive, SchemaFields
 
 NonEmpty255 = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 
@@ -46,6 +46,12 @@ class CustomEventBatchRequest(_In):
     )
 
 
+class MemberBatchRequest(_In):
+    members: list[Any] = Field(
+        description="Members, each as the `customer` object of POST /member; validated and claimed one by one"
+    )
+
+
 # -- responses -------------------------------------------------------------------------------------------
 class Total(BaseModel):
     all: int
@@ -75,6 +81,10 @@ class BatchItemRejected(BaseModel):
 
 class CustomEventBatchResponse(BaseModel):
     items: list[BatchItemAccepted | BatchItemRejected] = Field(description="One result per event, in request order")
+
+
+class MemberBatchResponse(BaseModel):
+    items: list[MemberCreated | BatchItemRejected] = Field(description="One result per member, in request order")
 
 
 class AchievementBasic(_Out):

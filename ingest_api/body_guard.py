@@ -1,15 +1,15 @@
 """Every request body, before any route sees it: bounded in size (413) and strict JSON (400).
 
 - **Size.** ``LOYALTY_API_MAX_BODY_BYTES`` (1 MiB) per request, ``LOYALTY_API_BATCH_MAX_BYTES`` (5 MiB) for
-  ``POST /customEvent/batch``. A declared ``Content-Length`` over the limit is refused before a byte is
-  read; a chunked body is counted while it streams in and refused as soon as it passes the limit, so the
-  API never holds more than the limit of any request.
+  ``POST /customEvent/batch`` and ``POST /member/batch``. A declared ``Content-Length`` over the limit is
+  refused before a byte is read; a chunked body is counted while it streams in and refused as soon as it
+  passes the limit, so the API never holds more than the limit of any request.
 - **Strict JSON.** A JSON body (``Content-Type`` ``application/json`` / ``*+json``, or none) must be
   RFC 8259 JSON: no ``NaN``/``Infinity`` literals, no number that overflows to infinity, no lone UTF-16
   surrogate in a string, UTF-8 only. Python's ``json`` accepts all of those and they would fail later
   (Avro and JSON encoders refuse them: a 500). The body is parsed with orjson and handed on re-encoded,
   so integers past 64 bits arrive as (finite) floats. Anything else is 400 at path ``body``.
-  The batch endpoint parses its body with orjson itself and gets it as sent.
+  The batch endpoints parse their bodies with orjson themselves and get them as sent.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from ingest_api.errors import ApiError, PayloadTooLarge, bad_request, error_resp
 from loyalty_stream.config.settings import Settings
 from loyalty_stream.domain.errors import LoyaltyError
 
-BATCH_PATH = re.compile(r"^/api/[^/]+/customEvent/batch/?$")
+BATCH_PATH = re.compile(r"^/api/[^/]+/(customEvent|member)/batch/?$")
 
 
 class ClientGone(LoyaltyError):

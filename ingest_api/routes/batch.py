@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ingest_api.bodies import CustomEventBatchRequest, CustomEventBatchResponse
 from ingest_api.deps import Runtime, RuntimeDep, StoreDep
@@ -32,6 +32,7 @@ from loyalty_stream.config.settings import Store
 
 router = APIRouter(tags=["Custom Event"])
 PATH = "/api/{storeCode}/customEvent/batch"
+_Batch = TypeVar("_Batch", bound=BaseModel)
 
 
 def _inline(schema: Any, defs: dict[str, Any]) -> Any:
@@ -46,15 +47,16 @@ def _inline(schema: Any, defs: dict[str, Any]) -> Any:
     return schema
 
 
-def _body_schema() -> dict[str, Any]:
-    event = EventIn.model_json_schema()
-    body = CustomEventBatchRequest.model_json_schema()
-    body["properties"]["events"]["items"] = _inline(event, event.get("$defs", {}))
-    body["properties"]["events"]["maxItems"] = 1000
-    return body
+def inlined_body_schema(body: type[BaseModel], field: str, item: type[BaseModel], max_items: int) -> dict[str, Any]:
+    """A batch body's JSON schema with its items' schema inlined (``openapi_extra`` has no ``$defs``)."""
+    item_schema = item.model_json_schema()
+    schema = body.model_json_schema()
+    schema["properties"][field]["items"] = _inline(item_schema, item_schema.get("$defs", {}))
+    schema["properties"][field]["maxItems"] = max_items
+    return schema
 
 
-_BODY_SCHEMA = _body_schema()
+_BODY_SCHEMA = inlined_body_schema(CustomEventBatchRequest, "events", EventIn, 1000)
 
 
 def _path(prefix: str, loc: tuple[Any, ...]) -> str:
@@ -64,26 +66,38 @@ def _path(prefix: str, loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _model_problems(prefix: str, exc: ValidationError) -> list[FieldProblem]:
+def model_problems(prefix: str, exc: ValidationError) -> list[FieldProblem]:
     return [
         FieldProblem(_path(prefix, tuple(e.get("loc", ()))), str(e.get("msg", "Invalid value.")), str(e.get("type")))
         for e in exc.errors()
     ]
 
 
-def _request(raw: bytes, max_events: int) -> CustomEventBatchRequest:
+def parse_batch(raw: bytes, model: type[_Batch], field: str, max_items: int) -> list[Any]:
+    """The items of a batch body ``{field: [...]}``, parsed strictly with orjson; 400 for a body that is not
+    JSON, has no list at ``field``, or holds none or more than ``max_items``."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise bad_request("body", "The request body is not valid JSON.", "invalid_json") from None
     try:
-        batch = CustomEventBatchRequest.model_validate(data)
+        items: list[Any] = getattr(model.model_validate(data), field)
     except ValidationError as exc:
-        problems = _model_problems("", exc) if isinstance(data, dict) else [FieldProblem("events", "Field required")]
+        problems = model_problems("", exc) if isinstance(data, dict) else [FieldProblem(field, "Field required")]
         raise BadRequest(problems) from None
-    if not 1 <= len(batch.events) <= max_events:
-        raise bad_request("events", f"A batch holds 1 to {max_events} events.", "count")
-    return batch
+    if not 1 <= len(items) <= max_items:
+        raise bad_request(field, f"A batch holds 1 to {max_items} {field}.", "count")
+    return items
+
+
+def unavailable(index_path: str, exc: BrokerUnavailable) -> tuple[dict[str, Any], int]:
+    """A batch item whose write was not acknowledged: its 503 error, and the Retry-After it asks for."""
+    return {"errors": [FieldProblem(index_path, exc.message, "503").body()]}, exc.retry_after or 1
+
+
+def batch_answer(results: list[dict[str, Any]], retry_after: int | None) -> JSONResponse:
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return JSONResponse({"items": results}, headers=headers)
 
 
 def _validate(store: Store, runtime: Runtime, raw: Any, index: int, now: datetime) -> EventIn | list[FieldProblem]:
@@ -91,7 +105,7 @@ def _validate(store: Store, runtime: Runtime, raw: Any, index: int, now: datetim
     try:
         event = EventIn.model_validate(raw)
     except ValidationError as exc:
-        return _model_problems(prefix, exc)
+        return model_problems(prefix, exc)
     return event_problems(store, event, runtime.control, now, prefix=prefix) or event
 
 
@@ -104,12 +118,12 @@ def _validate(store: Store, runtime: Runtime, raw: Any, index: int, now: datetim
 async def post_batch(request: Request, store: StoreDep, runtime: RuntimeDep) -> JSONResponse:
     settings = runtime.settings
     # The body guard has bounded the body to api_batch_max_bytes; it is parsed here, strictly, with orjson.
-    batch = _request(await request.body(), settings.api_batch_max_events)
+    events = parse_batch(await request.body(), CustomEventBatchRequest, "events", settings.api_batch_max_events)
     now = datetime.now(UTC)
     offsets = runtime.control_offsets()
-    results: list[dict[str, Any]] = [{} for _ in batch.events]
+    results: list[dict[str, Any]] = [{} for _ in events]
     sends: dict[int, Any] = {}
-    for index, raw in enumerate(batch.events):
+    for index, raw in enumerate(events):
         checked = _validate(store, runtime, raw, index, now)
         if isinstance(checked, list):
             results[index] = {"errors": [p.body() for p in checked]}
@@ -126,8 +140,6 @@ async def post_batch(request: Request, store: StoreDep, runtime: RuntimeDep) -> 
             if isinstance(outcome, BaseException):
                 if not isinstance(outcome, BrokerUnavailable):
                     raise outcome
-                retry_after = max(retry_after or 0, outcome.retry_after or 1)
-                problem = FieldProblem(f"events[{index}]", outcome.message, "503")
-                results[index] = {"errors": [problem.body()]}
-    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-    return JSONResponse({"items": results}, headers=headers)
+                results[index], wait = unavailable(f"events[{index}]", outcome)
+                retry_after = max(retry_after or 0, wait)
+    return batch_answer(results, retry_after)

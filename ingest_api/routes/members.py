@@ -1,4 +1,5 @@
-"""Members: POST /member, PUT and DELETE /member/{member}, answered once the processor claimed the change.
+"""Members: POST /member (and /member/batch), PUT and DELETE /member/{member}, answered once the processor
+claimed the change.
 
 The API sends a MemberCommand and waits for the processor's reply (``ingest_api.claims``): a 200 means the
 identifiers are the member's, so two concurrent registrations of one email give one 200 and one 400.
@@ -6,17 +7,22 @@ identifiers are the member's, so two concurrent registrations of one email give 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
+from ingest_api.bodies import MemberBatchRequest, MemberBatchResponse
 from ingest_api.deps import MemberRef, RuntimeDep, StoreDep
-from ingest_api.errors import BadRequest, FieldProblem, NotFound
+from ingest_api.errors import BadRequest, BrokerUnavailable, FieldProblem, NotFound
 from ingest_api.member_ref import find_member
-from ingest_api.models import MemberCreated, MemberRequest, MemberUpdated, MemberUpdateRequest
+from ingest_api.models import CustomerIn, MemberCreated, MemberRequest, MemberUpdated, MemberUpdateRequest
 from ingest_api.responses import ERRORS, NOT_FOUND
+from ingest_api.routes.batch import batch_answer, inlined_body_schema, model_problems, parse_batch, unavailable
 from ingest_api.strict import json_problems, rfc3339
 from loyalty_stream.config.settings import Store
 from loyalty_stream.domain.clock import iso_utc
@@ -79,6 +85,73 @@ async def post_member(body: MemberRequest, store: StoreDep, runtime: RuntimeDep)
     if not reply["accepted"]:
         raise _problems(reply)
     return MemberCreated(customerId=customer_id, email=customer.get("email"))
+
+
+MAX_BATCH_MEMBERS = 1000
+BATCH_PATH = "/api/{storeCode}/member/batch"
+
+
+def _item_path(prefix: str, path: str) -> str:
+    # POST /member's paths start at its body's "customer"; a batch item's start at members[i].
+    if path == "customer" or path.startswith("customer."):
+        return prefix + path.removeprefix("customer")
+    return f"{prefix}.{path}"
+
+
+def _item_errors(prefix: str, problems: list[FieldProblem]) -> dict[str, Any]:
+    return {"errors": [FieldProblem(_item_path(prefix, p.path), p.message, p.code).body() for p in problems]}
+
+
+@router.post(
+    BATCH_PATH,
+    response_model=MemberBatchResponse,
+    responses=ERRORS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": inlined_body_schema(MemberBatchRequest, "members", CustomerIn, MAX_BATCH_MEMBERS)
+                }
+            },
+        }
+    },
+)
+async def post_member_batch(request: Request, store: StoreDep, runtime: RuntimeDep) -> JSONResponse:
+    """Ours, not Open Loyalty's: up to 1,000 registrations in one request (an import from an upstream system),
+    each one exactly POST /member (claimed by the processor before it is answered; a repeated identifier,
+    also within the batch, is refused at its item), answered together in request order."""
+    members = parse_batch(await request.body(), MemberBatchRequest, "members", MAX_BATCH_MEMBERS)
+    results: list[dict[str, Any]] = [{} for _ in members]
+    claims: dict[int, Any] = {}
+    for index, raw in enumerate(members):
+        prefix = f"members[{index}]"
+        try:
+            customer = _checked(CustomerIn.model_validate(raw).model_dump(exclude_none=True), store)
+        except ValidationError as exc:
+            results[index] = {"errors": [p.body() for p in model_problems(prefix, exc)]}
+            continue
+        except BadRequest as exc:
+            results[index] = _item_errors(prefix, exc.problems)
+            continue
+        customer_id = str(uuid.uuid4())
+        record = member_record(store.code, customer_id, customer, None)
+        results[index] = {"customerId": customer_id, "email": customer.get("email")}
+        # Started in request order: the claims agent decides them in that order.
+        claims[index] = asyncio.ensure_future(runtime.member_commands.send("register", store.code, customer_id, record))
+    retry_after: int | None = None
+    replies = await asyncio.gather(*claims.values(), return_exceptions=True)
+    for index, reply in zip(claims, replies, strict=True):
+        if isinstance(reply, BrokerUnavailable):
+            results[index], wait = unavailable(f"members[{index}]", reply)
+            retry_after = max(retry_after or 0, wait)
+        elif isinstance(reply, BaseException):
+            raise reply
+        elif not reply["accepted"]:
+            results[index] = _item_errors(f"members[{index}]", _problems(reply).problems)
+        elif results[index]["email"] is None:
+            del results[index]["email"]
+    return batch_answer(results, retry_after)
 
 
 @router.put("/api/{storeCode}/member/{member}", response_model=MemberUpdated, responses={**ERRORS, **NOT_FOUND})

@@ -126,6 +126,13 @@ def _inspect(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_members(settings: Settings, args: argparse.Namespace) -> int:
+    from loyalty_stream.tools.import_members import main
+
+    errors = Path(args.errors) if args.errors else None
+    return main(settings, Path(args.file), args.store, url=args.url, key=args.api_key, errors=errors)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="loyalty-stream", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -140,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         "replay": (_replay, "rebuild progress from the input topic in a fresh processor app (after a rule fix)"),
         "dlq": (_dlq, "tail a dead-letter topic: events, unmatched or webhooks"),
         "inspect": (_inspect, "show a member's progress or an event's outcome"),
+        "import-members": (_import_members, "register members from a CSV or JSON-lines file, 1,000 per request"),
     }
     for name, (handler, help_text) in commands.items():
         command = sub.add_parser(name, help=help_text)
@@ -166,6 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("what", choices=["member", "event"])
             command.add_argument("id", help="customerId, email=…, phone=…, loyaltyCardNumber=…, or customEventId")
             command.add_argument("--store", default="DEFAULT")
+        elif name == "import-members":
+            command.add_argument("file", help="CSV with a header row of customer fields, or JSON lines")
+            command.add_argument("--store", default="DEFAULT")
+            command.add_argument("--url", help="the API (default: http://127.0.0.1:$LOYALTY_API_PORT)")
+            command.add_argument("--api-key", help="the store's API key (default: one of its keys in LOYALTY_STORES)")
+            command.add_argument("--errors", help="write every refused member here, as JSON lines")
         elif name == "receive":
             command.add_argument("--port", type=int, default=9999)
         elif name == "processor":
