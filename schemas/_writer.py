@@ -129,8 +129,31 @@ def _value(src: _Source, schema: Any, expr: str, depth: int) -> None:
         src.add(depth, "out += b'\\x00'")
 
 
+def expand_references(schema: Any, named: dict[str, Any]) -> Any:
+    """The schema with every reference to a record defined earlier in it replaced by that definition (a
+    compiled writer only needs the shape; ProcessorSignal refers to its Member twice)."""
+    if isinstance(schema, str):
+        return named.get(schema, schema)
+    if isinstance(schema, list):
+        return [expand_references(s, named) for s in schema]
+    if isinstance(schema, dict):
+        if schema.get("type") == "record":
+            out = {**schema, "fields": []}
+            named[schema["name"]] = out  # fastavro's parsed names are full names
+            if "namespace" in schema:
+                named[f"{schema['namespace']}.{schema['name']}"] = out
+            out["fields"] = [{**f, "type": expand_references(f["type"], named)} for f in schema["fields"]]
+            return out
+        if schema.get("type") == "array":
+            return {**schema, "items": expand_references(schema["items"], named)}
+        if schema.get("type") == "map":
+            return {**schema, "values": expand_references(schema["values"], named)}
+    return schema
+
+
 def compile_writer(schema: dict[str, Any]) -> Writer | None:
     """An encoder for records of a (fastavro-parsed) record schema, or None if the schema needs fastavro."""
+    schema = expand_references(schema, {})
     if not _supported(schema):
         return None
     src = _Source()

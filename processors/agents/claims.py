@@ -6,9 +6,9 @@ input partition (in order with events there) and the API's reply.
 Commands come in batches (what arrived within the processor's batch window): the agent catches its copy of the
 members topic up once per batch (one ListOffsets request), decides the batch's commands in order (each sees
 the ones before it), writes their members through the librdkafka producer, and once those are on the broker
-sends the signals, webhooks and replies; the commands are acknowledged after that. A crash anywhere leaves the
-commands unacknowledged: re-delivered, a command already written is answered again ("unchanged"), never
-applied twice (processors/claims.py).
+sends the webhooks, the replies and one members_changed signal per input partition; the commands are
+acknowledged after that. A crash anywhere leaves the commands unacknowledged: re-delivered, a command already
+written is answered again ("unchanged"), never applied twice (processors/claims.py).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from schemas.serde import DecodeError
 
 HOLD_TIMEOUT = 10.0  # how long a batch waits for our copy of the members topic to catch up
 MAX_COMMANDS = 500  # per batch
+SIGNAL_CHANGES = 100  # member changes per signal record (a member record is at most a few KiB)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +74,10 @@ class Claims:
         members = Delivery(asyncio.get_running_loop(), offsets=True)
         claims = [self._decide(command, members) for command in commands]
         await ctx.producer.settle(members)  # on the members topic before anyone is told
+        changes: list[dict[str, Any]] = []
         for claim in claims:
-            self._tell(batch, claim, members)
+            self._tell(batch, claim, members, changes)
+        self._signal_members(batch, changes)
         await batch.commit()
 
     async def _catch_up_members(self) -> None:
@@ -103,7 +106,7 @@ class Claims:
         ctx.members.index.apply(store, customer_id, decision.member)
         return _Claim(command, decision, True)
 
-    def _tell(self, batch: Batch, claim: _Claim, members: Delivery) -> None:
+    def _tell(self, batch: Batch, claim: _Claim, members: Delivery, changes: list[dict[str, Any]]) -> None:
         ctx, topics = self.ctx, self.ctx.topics
         command, decision = claim.command, claim.decision
         store, customer_id, op = command["storeCode"], command["customerId"], command["op"]
@@ -119,7 +122,17 @@ class Claims:
                     key=join_key(store, customer_id),
                 )
         if decision.accepted:
-            self._signal_member(batch, store, customer_id, decision.member, decision.previous)
+            kind = "member_changed" if decision.member is not None else "member_deleted"
+            changes.append(
+                {
+                    "kind": kind,
+                    "storeCode": store,
+                    "customerId": customer_id,
+                    "member": decision.member or decision.previous,
+                }
+            )
+            if decision.member is None:
+                self._signal_deleted(batch, store, customer_id, decision.previous)
         reply = {
             "membersPartition": partition,
             "membersOffset": offset,
@@ -137,34 +150,44 @@ class Claims:
             key=command["requestId"].encode(),
         )
 
-    def _signal_member(
-        self,
-        batch: Batch,
-        store: str,
-        customer_id: str,
-        member: dict[str, Any] | None,
-        previous: dict[str, Any] | None,
-    ) -> None:
-        """Tell every input partition (in order with its events) and, on delete, the member's own partition."""
+    def _signal_members(self, batch: Batch, changes: list[dict[str, Any]]) -> None:
+        """Tell every input partition (in order with its events) of the batch's changes: one members_changed
+        signal per partition and ``SIGNAL_CHANGES`` changes, not one per member and partition (a batch of
+        500 registrations was 6,000 records, and half the import's cost)."""
         topics = self.ctx.topics
-        kind = "member_changed" if member is not None else "member_deleted"
+        for start in range(0, len(changes), SIGNAL_CHANGES):
+            signal = self.ctx.serde.encode_for(
+                topics.custom_events,
+                {
+                    "kind": "members_changed",
+                    "storeCode": "",
+                    "customerId": None,
+                    "member": None,
+                    "sentAt": iso_utc(),
+                    "changes": changes[start : start + SIGNAL_CHANGES],
+                },
+                "ProcessorSignal",
+            )
+            for partition in range(topics.custom_events.partitions):
+                batch.send(topics.custom_events.name, signal, partition=partition)
+
+    def _signal_deleted(self, batch: Batch, store: str, customer_id: str, previous: dict[str, Any] | None) -> None:
+        """A deletion also goes to the member's own member-events partition: its progress is forgotten there."""
+        topics = self.ctx.topics
         signal = self.ctx.serde.encode_for(
-            topics.custom_events,  # and member_events: both carry signals
+            topics.member_events,
             {
-                "kind": kind,
+                "kind": "member_deleted",
                 "storeCode": store,
                 "customerId": customer_id,
-                "member": member or previous,
+                "member": previous,
                 "sentAt": iso_utc(),
             },
             "ProcessorSignal",
         )
-        for partition in range(topics.custom_events.partitions):
-            batch.send(topics.custom_events.name, signal, partition=partition)
-        if member is None:
-            batch.send(
-                topics.member_events.name,
-                signal,
-                key=join_key(store, customer_id),
-                partition=member_partition(store, customer_id, topics.member_events.partitions),
-            )
+        batch.send(
+            topics.member_events.name,
+            signal,
+            key=join_key(store, customer_id),
+            partition=member_partition(store, customer_id, topics.member_events.partitions),
+        )

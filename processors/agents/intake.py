@@ -229,8 +229,25 @@ class Intake:
         if kind == "tick":
             self._release(batch, counts, forwards, self.parking.expire(msg.partition, time.time()), "parking_expired")
             return
-        member = signal.get("member")
-        customer_id = signal.get("customerId") or ""
+        if kind == "members_changed":
+            for change in signal.get("changes") or ():
+                self._on_member(batch, counts, forwards, msg, change["kind"], change["storeCode"], change)
+            return
+        self._on_member(batch, counts, forwards, msg, kind, store, signal)
+
+    def _on_member(
+        self,
+        batch: Batch,
+        counts: Counts,
+        forwards: Forwards,
+        msg: Any,
+        kind: str,
+        store: str,
+        change: dict[str, Any],
+    ) -> None:
+        """One member's change (a member_changed/member_deleted signal, or one of a members_changed's)."""
+        member = change.get("member")
+        customer_id = change.get("customerId") or ""
         if kind == "member_changed" and member:
             self.ctx.members.index.apply(store, customer_id, member)  # in order with this partition's events
             parked = self.parking.claim(

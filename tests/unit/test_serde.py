@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from schemas._writer import expand_references
 from schemas.serde import DecodeError, Serde, codec_names, schema_path, single_object_header
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
@@ -153,7 +154,7 @@ def test_compiled_writers_write_what_fastavro_writes(name: str, data: st.DataObj
     serde = Serde()
     codec = serde.codec(name)
     assert codec.writer is not None, f"{name} is not compiled"
-    record = data.draw(_records(json.loads(codec.raw)))
+    record = data.draw(_records(expand_references(json.loads(codec.raw), {})))
     assert serde.encode(name, record) == Serde.encode_with_fastavro(codec, record, codec.header)
     assert serde.encode(name, SAMPLES[name]) == Serde.encode_with_fastavro(codec, SAMPLES[name], codec.header)
 
