@@ -91,7 +91,8 @@ def rows(results: dict[str, Any]) -> list[tuple[str, Any, str, str, str]]:
         if case:
             label = "1 endpoint" if n == "1" else "50 endpoints"
             add("sender", f"sender deliveries/s ({label})", case["deliveries_per_s"],
-                f"{case['deliveries']}/{case['expected']} delivered")  # fmt: skip
+                f"{case['deliveries']}/{case['expected']} delivered, "
+                f"{case.get('delay_topic_records', '?')} delay-topic records")  # fmt: skip
     for case, clients in (("sequential", 1), ("concurrent", 50)):
         reg = r.get("registration", {}).get(case)
         if reg:

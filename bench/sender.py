@@ -11,6 +11,7 @@ from bench.harness import (
     Procs,
     arrivals,
     count_lines,
+    end_offsets,
     load_control_plane,
     per_second,
     producer,
@@ -54,6 +55,8 @@ def _case(run: Any, endpoints: int) -> dict[str, Any]:
                     bar.update(n - bar.n)
                     time.sleep(0.5)
                 bar.update(count_lines(hooks) - bar.n)
+    # Records written to the delay topics: retries, and deliveries deferred while their lane was full.
+    delayed = sum(sum(end_offsets(settings, t.name).values()) for t in build_topics(settings).webhooks_retry)
     stamps = [when for when, _ in arrivals(hooks)]
     if len(stamps) < 2:
         raise RuntimeError(f"sender ({endpoints}): {len(stamps)} deliveries arrived; see {run.logs}")
@@ -65,6 +68,7 @@ def _case(run: Any, endpoints: int) -> dict[str, Any]:
         "startup_s": round(min(stamps) - started, 2),
         "drain_s": round(max(stamps) - min(stamps), 2),
         "deliveries_per_s": round((len(stamps) - 1) / (max(stamps) - min(stamps))),
+        "delay_topic_records": delayed,
         "series": per_second(stamps),
         "profile": summarize_profile(run.out / "profiles" / f"sender-{endpoints}.txt"),
     }

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -96,6 +95,7 @@ class Dispatcher:
             settings.webhook_endpoint_concurrency,
             settings.webhook_endpoint_backlog,
             lambda: CircuitBreaker(settings.webhook_breaker_failures, settings.webhook_breaker_cooldown_seconds),
+            ceiling=settings.webhook_max_in_flight // 2,
         )
         self.tasks: set[asyncio.Task[Any]] = set()
         metrics.circuits_open.set_function(
@@ -241,9 +241,10 @@ class Dispatcher:
         self.metrics.failures.labels(host, _kind(result)).inc()
         if not result.counts:
             # Not tried, so not an attempt: back when the lane should have room, however often that takes
-            # (a burst to a healthy endpoint must not walk the retry schedule to the DLQ untried).
-            due = now_ms() + int((result.retry_after or 1.0) * random.uniform(1.0, 1.5) * 1000)
-            await self._retry_at(delivery, number, result, due, host)
+            # (a burst to a healthy endpoint must not walk the retry schedule to the DLQ untried). Due when
+            # its tier's wait ends: one delay-topic record, never a hop to a shorter tier.
+            tier = tier_for(self.tiers, int((result.retry_after or 1.0) * 1000))
+            await self._retry_at(delivery, number, result, now_ms() + tier.delay_ms, host)
             return
         if result.verdict in ("retry", "deferred"):
             if result.retry_after is not None and result.retry_after > self.policy.retry_after_max:

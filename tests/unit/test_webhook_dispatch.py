@@ -201,18 +201,35 @@ def test_a_full_backlog_defers_instead_of_queueing() -> None:
     # not an attempt: a burst to a busy endpoint must not walk the retry schedule to the DLQ untried
     scheduled = [r for _topic, r, _headers in producer.sent if r.get("lastError") == "endpoint backlog full"]
     assert len(scheduled) == 2 and all(r["attempt"] == 0 for r in scheduled)
-    assert all(r["dueAtMs"] >= before + 5000 for r in scheduled)  # the lane's rate is not known yet: 5 s
+    assert all(r["dueAtMs"] >= before + 1000 for r in scheduled)  # the lane's rate is not known yet: 1 s
 
 
-def test_a_lane_estimates_when_it_has_room_from_its_finishing_rate() -> None:
+def test_a_lane_estimates_when_it_is_half_empty_from_its_finishing_rate() -> None:
     lane = Lane(concurrency=8, backlog=100, breaker=CircuitBreaker())
-    assert lane.wait_estimate() == 5.0  # nothing finished yet
-    lane.rate, lane.pending = 50.0, 100
-    assert lane.wait_estimate() == 2.0
+    assert lane.wait_estimate() == 1.0  # nothing finished yet
+    lane.rate, lane.pending = 25.0, 100
+    assert lane.wait_estimate() == 2.0  # 50 of the 100 finished at 25/s
     lane.rate = 1000.0
     assert lane.wait_estimate() == 1.0  # at least a second
     lane.rate = 0.5
     assert lane.wait_estimate() == 60.0  # at most a minute
+
+
+def test_a_healthy_fast_lane_holds_what_it_finishes_in_ten_seconds_a_slow_or_failing_one_its_backlog() -> None:
+    breaker = CircuitBreaker()
+    lane = Lane(concurrency=8, backlog=100, breaker=breaker, ceiling=10_000)
+    assert lane.capacity == 100  # rate not known yet
+    lane.rate = 500.0
+    assert lane.capacity == 5_000
+    lane.rate = 5_000.0
+    assert lane.capacity == 10_000  # never more than the ceiling (half the sender's in-flight budget)
+    lane.rate = 4.0
+    assert lane.capacity == 100  # a slow endpoint: its backlog, as before
+    lane.rate = 500.0
+    breaker.record(False, "HTTP 500")
+    assert lane.capacity == 100  # its last attempt failed: no more held in memory
+    lane.pending = 100
+    assert lane.full
 
 
 def test_fan_out_finishes_once_every_subscription_is_done() -> None:
