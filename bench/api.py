@@ -152,7 +152,8 @@ async def offered_load(url: str, bodies: list[tuple[str, str, bytes]], rate: flo
         async with free:
             while not idle and opened >= max_conns:
                 await free.wait()
-            if idle:
+            reused = bool(idle)
+            if reused:
                 conn = idle.pop()
             else:
                 opened += 1
@@ -160,7 +161,16 @@ async def offered_load(url: str, bodies: list[tuple[str, str, bytes]], rate: flo
         reader, writer = conn
         sent = time.time()
         try:
-            status, _body = await exchange(reader, writer, request)
+            try:
+                status, _body = await exchange(reader, writer, request)
+            except (OSError, asyncio.IncompleteReadError) as exc:
+                # An idle keep-alive connection the server closed (uvicorn: after 5 s) fails before any answer:
+                # what an HTTP client does then, once, on a new connection (the server never read the request).
+                if not reused or (isinstance(exc, asyncio.IncompleteReadError) and exc.partial):
+                    raise
+                writer.close()
+                conn = reader, writer = await asyncio.open_connection(host, int(port))
+                status, _body = await exchange(reader, writer, request)  # with its eventId: counted once anyway
         except (OSError, asyncio.IncompleteReadError, TypeError):  # counted as failed; the connection is dropped
             results.append((event_id, due, sent, time.time(), 0))
             writer.close()
