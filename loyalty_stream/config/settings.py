@@ -201,7 +201,7 @@ class Settings(BaseSettings):
     )
     webhook_endpoint_concurrency: int = Field(8, ge=1, description="Webhook requests in flight per subscription")
     webhook_endpoint_backlog: int = Field(
-        1000, ge=1, description="Deliveries waiting per subscription before new ones go to the delay topics"
+        1000, ge=1, description="Deliveries a subscription holds (at least) before new ones go to the delay topics"
     )
     webhook_breaker_failures: int = Field(
         5, ge=1, description="Consecutive failures that open a subscription's circuit"
