@@ -244,7 +244,7 @@ class Dispatcher:
             # (a burst to a healthy endpoint must not walk the retry schedule to the DLQ untried). Due when
             # its tier's wait ends: one delay-topic record, never a hop to a shorter tier.
             tier = tier_for(self.tiers, int((result.retry_after or 1.0) * 1000))
-            await self._retry_at(delivery, number, result, now_ms() + tier.delay_ms, host)
+            await self._retry_at(delivery, number, result, now_ms() + tier.delay_ms, host, tier)
             return
         if result.verdict in ("retry", "deferred"):
             if result.retry_after is not None and result.retry_after > self.policy.retry_after_max:
@@ -269,16 +269,21 @@ class Dispatcher:
         await self._dead_letter(message, subscription, failure, delivery.source, delivery.finish)
 
     # -- writes -------------------------------------------------------------------------------
-    async def _retry_at(self, delivery: Delivery, number: int, result: Attempt, due: int, host: str) -> None:
-        """Log the attempt, put the delivery on the delay topics for ``due``, and finish it here."""
+    async def _retry_at(
+        self, delivery: Delivery, number: int, result: Attempt, due: int, host: str, tier: Tier | None = None
+    ) -> None:
+        """Log the attempt, put the delivery on the delay topics for ``due`` (on ``tier`` when the caller chose
+        it, else the tier its wait fits), and finish it here."""
         self._log_attempt(delivery, number, result, due)
-        await self._schedule(delivery, number, due, result)
+        await self._schedule(delivery, number, due, result, tier)
         self.metrics.retries.labels(host).inc()
         delivery.finish()
 
-    async def _schedule(self, delivery: Delivery, attempts: int, due: int, last: Attempt) -> None:
+    async def _schedule(
+        self, delivery: Delivery, attempts: int, due: int, last: Attempt, tier: Tier | None = None
+    ) -> None:
         record = records.retry_record(delivery.message, delivery.subscription, attempts, due, last)
-        tier = tier_for(self.tiers, due - now_ms())
+        tier = tier or tier_for(self.tiers, due - now_ms())
         await self.producer.send_acked(
             tier.topic.name, self.serde.encode_for(tier.topic, record), key=delivery.source.key
         )

@@ -13,6 +13,7 @@ from loyalty_stream.config.settings import Settings
 from loyalty_stream.kafka.topics import build_topics
 from schemas.serde import Serde
 from webhook_sender.breaker import CircuitBreaker
+from webhook_sender.delivery import Attempt
 from webhook_sender.dispatch import Delivery, Dispatcher
 from webhook_sender.lanes import Lane
 from webhook_sender.metrics import SenderMetrics
@@ -202,6 +203,23 @@ def test_a_full_backlog_defers_instead_of_queueing() -> None:
     scheduled = [r for _topic, r, _headers in producer.sent if r.get("lastError") == "endpoint backlog full"]
     assert len(scheduled) == 2 and all(r["attempt"] == 0 for r in scheduled)
     assert all(r["dueAtMs"] >= before + 1000 for r in scheduled)  # the lane's rate is not known yet: 1 s
+
+
+def test_a_deferral_lands_on_the_tier_its_wait_fits_whole() -> None:
+    # A lane busy for 7 s more: the 5 s tier, due when that tier's wait ends (never a hop to the 1 s tier).
+    async def go():
+        d, producer, _ = dispatcher(lambda _r: httpx.Response(200), FakeSubscriptions(subscription()))
+        source = Source(TOPICS.webhooks.name, 0, 7, b"S:c-1")
+        delivery = Delivery(dict(MESSAGE), subscription(), 0, source, b"S:c-1", lambda: None)
+        busy = Attempt("deferred", None, "endpoint backlog full", 7.0, counts=False)
+        for _ in range(20):  # the tier is chosen once: a millisecond passing on the way must not change it
+            await d._conclude(delivery, busy)
+            await asyncio.sleep(0.001)
+        return producer
+
+    producer = asyncio.run(go())
+    five = next(t for t in tiers(TOPICS.webhooks_retry) if t.delay_ms == 5000)
+    assert {topic for topic, _record, _headers in producer.sent} == {five.topic.name}
 
 
 def test_a_lane_estimates_when_it_is_half_empty_from_its_finishing_rate() -> None:
