@@ -16,7 +16,6 @@ shows every attempt and dead letter written before it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -105,8 +104,7 @@ class WebhookLedger:
 
     async def sync(self, timeout: float = 5.0) -> bool:
         """Wait until the copy holds everything written before now; False at the deadline."""
-        ends = await asyncio.get_running_loop().run_in_executor(None, self._mirror.end_offsets)
-        return await self._mirror.wait_async(ends, timeout)
+        return await self._mirror.sync(timeout)
 
     # -- dead letters back from Kafka ---------------------------------------------------------
     def read_dead_letters(

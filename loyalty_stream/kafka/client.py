@@ -92,6 +92,8 @@ def end_offsets(consumer_: Consumer, topic: str, *, timeout: float = 5.0) -> dic
     from confluent_kafka import TopicPartition
 
     meta = consumer_.list_topics(topic, timeout=timeout).topics[topic]
+    if meta.error is not None:
+        raise RuntimeError(f"{topic}: {meta.error}")
     result = {}
     for partition in meta.partitions:
         _low, high = consumer_.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)

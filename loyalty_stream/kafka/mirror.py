@@ -19,9 +19,10 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from loyalty_stream.config.settings import Settings
-from loyalty_stream.kafka.client import consumer
+from loyalty_stream.kafka.client import admin, consumer, end_offsets
 from loyalty_stream.kafka.keys import split_key
 from schemas.serde import DecodeError
 
@@ -76,6 +77,7 @@ class TopicMirror:
         # polling every 2 ms kept the API's event loop busy with timers).
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None], Mapping[tuple[str, int], int]]] = []
         self._waiters_lock = threading.Lock()
+        self._admin: AdminClient | None = None  # for sync's ListOffsets, made on first use and kept
         self.error: BaseException | None = None
         self.assigned = threading.Event()  # set once the thread reads its partitions
 
@@ -92,24 +94,21 @@ class TopicMirror:
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def end_offsets(self) -> dict[tuple[str, int], int]:
-        """The topics' current end offsets, asked of the broker now (what ``reached`` a moment later means)."""
-        c = consumer(self._settings, group=f"unused-{self._name}-ends")
-        try:
-            return self._end_offsets(c)
-        finally:
-            c.close()
-
     def _end_offsets(self, c: Consumer) -> dict[tuple[str, int], int]:
-        ends = {}
-        for topic in self._topics:
-            meta = c.list_topics(topic, timeout=10).topics[topic]
-            if meta.error is not None:
-                raise RuntimeError(f"{topic}: {meta.error}")
-            for partition in meta.partitions:
-                _low, high = c.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-                ends[(topic, partition)] = high
-        return ends
+        return {(topic, p): high for topic in self._topics for p, high in end_offsets(c, topic, timeout=10).items()}
+
+    async def sync(self, timeout: float) -> bool:
+        """Wait until the copy holds every record written to its topics before now: their ends asked of the
+        broker in one ListOffsets request. False at the deadline (also one the thread has not connected by)."""
+        if self._started_ends is None and not await asyncio.to_thread(self.assigned.wait, timeout):
+            return False
+        assert self._started_ends is not None  # set before ``assigned``
+        if self._admin is None:
+            self._admin = admin(self._settings)
+        wanted = {TopicPartition(t, p): OffsetSpec.latest() for t, p in self._started_ends}
+        futures = self._admin.list_offsets(wanted, request_timeout=timeout)
+        ends = {(tp.topic, tp.partition): (await asyncio.wrap_future(f)).offset for tp, f in futures.items()}
+        return await self.wait_async(ends, timeout)
 
     def _run(self) -> None:
         while not self._stop.is_set():

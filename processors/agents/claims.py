@@ -17,11 +17,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
-
 from loyalty_stream.domain.clock import iso_utc
-from loyalty_stream.kafka.client import admin
 from loyalty_stream.kafka.keys import join_key, member_partition
 from processors.batch import Batch, Delivery
 from processors.claims import Decision, decide
@@ -44,7 +40,6 @@ class _Claim:
 class Claims:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self._admin: AdminClient | None = None
 
     async def __call__(self, stream: Any) -> None:
         await self.ctx.ready()
@@ -83,13 +78,7 @@ class Claims:
     async def _catch_up_members(self) -> None:
         """Wait until our copy of the members topic includes every write made before now (the previous owner
         of a store's commands may have written some just before a rebalance)."""
-        if self._admin is None:
-            self._admin = admin(self.ctx.settings)
-        topic = self.ctx.members.topic
-        wanted = {TopicPartition(topic, p): OffsetSpec.latest() for p in range(self.ctx.topics.members.partitions)}
-        futures = self._admin.list_offsets(wanted, request_timeout=HOLD_TIMEOUT)
-        ends = {(tp.topic, tp.partition): (await asyncio.wrap_future(f)).offset for tp, f in futures.items()}
-        await self.ctx.members.mirror.wait_async(ends, HOLD_TIMEOUT)
+        await self.ctx.members.mirror.sync(HOLD_TIMEOUT)
 
     def _decide(self, command: dict[str, Any], members: Delivery) -> _Claim:
         ctx = self.ctx
