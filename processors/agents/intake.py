@@ -225,27 +225,18 @@ class Intake:
         return bool(msg.offset < seen[1])
 
     def _on_signal(self, batch: Batch, counts: Counts, forwards: Forwards, msg: Any, signal: dict[str, Any]) -> None:
-        kind, store = signal["kind"], signal.get("storeCode", "")
+        kind = signal["kind"]
         if kind == "tick":
             self._release(batch, counts, forwards, self.parking.expire(msg.partition, time.time()), "parking_expired")
             return
-        if kind == "members_changed":
-            for change in signal.get("changes") or ():
-                self._on_member(batch, counts, forwards, msg, change["kind"], change["storeCode"], change)
-            return
-        self._on_member(batch, counts, forwards, msg, kind, store, signal)
+        changes = (signal.get("changes") or ()) if kind == "members_changed" else (signal,)
+        for change in changes:
+            self._on_member(batch, counts, forwards, msg, change)
 
-    def _on_member(
-        self,
-        batch: Batch,
-        counts: Counts,
-        forwards: Forwards,
-        msg: Any,
-        kind: str,
-        store: str,
-        change: dict[str, Any],
-    ) -> None:
-        """One member's change (a member_changed/member_deleted signal, or one of a members_changed's)."""
+    def _on_member(self, batch: Batch, counts: Counts, forwards: Forwards, msg: Any, change: dict[str, Any]) -> None:
+        """One member's change: a member_changed/member_deleted signal, or one of a members_changed's (both
+        carry kind, storeCode, customerId and member)."""
+        kind, store = change["kind"], change.get("storeCode", "")
         member = change.get("member")
         customer_id = change.get("customerId") or ""
         if kind == "member_changed" and member:
