@@ -50,7 +50,7 @@ async def read_limited(chunks: AsyncIterator[bytes], declared: str | None, limit
     return b"".join(parts)
 
 
-async def _request_chunks(receive: Receive) -> AsyncIterator[bytes]:
+async def request_chunks(receive: Receive) -> AsyncIterator[bytes]:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -95,7 +95,7 @@ class BodyGuard:
         headers = Headers(scope=scope)
         try:
             limit = self.batch_max_bytes if batch else self.max_bytes
-            body = await read_limited(_request_chunks(receive), headers.get("content-length"), limit)
+            body = await read_limited(request_chunks(receive), headers.get("content-length"), limit)
             if body and not batch and is_json(headers.get("content-type")):
                 checked = strict_json(body)
                 if len(checked) != len(body):
@@ -107,16 +107,21 @@ class BodyGuard:
         except ApiError as error:
             await error_response(error)(scope, receive, send)
             return
-        replayed = False
+        await self.app(scope, replay(body, receive), send)
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()  # after the body: wait for the disconnect, as the server would
 
-        await self.app(scope, replay, send)
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the body already read, then what the server sends next (the disconnect)."""
+    replayed = False
+
+    async def again() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # after the body: wait for the disconnect, as the server would
+
+    return again
 
 
 def _with_length(raw: list[tuple[bytes, bytes]], length: int) -> list[tuple[bytes, bytes]]:

@@ -65,7 +65,8 @@ class Runtime:
         await self.control.mirror.wait_async({(topic, 0): offset + 1}, timeout=self.settings.produce_timeout_seconds)
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop on every request
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -84,7 +85,7 @@ API_KEY = APIKeyHeader(
 )
 
 
-def _authenticate(settings: Settings, store_code: str, token: str | None) -> Store:
+def authenticate(settings: Settings, store_code: str, token: str | None) -> Store:
     """401 without a known key, 403 with another store's key, 404 for an unknown store (after auth)."""
     if not token:
         raise NotAuthenticated()
@@ -110,7 +111,7 @@ async def authenticated_store(
 
     ``async``: it is cheap, and a sync dependency would cost every request a trip through the thread pool.
     """
-    store = _authenticate(runtime.settings, store_code, token)
+    store = authenticate(runtime.settings, store_code, token)
     runtime.rate_limiter.check(store.code)
     return store
 
