@@ -16,7 +16,6 @@ from ingest_api.errors import FieldProblem
 from ingest_api.models import EventIn
 from ingest_api.strict import field_problems
 from loyalty_stream.config.settings import Store
-from loyalty_stream.domain.clock import iso_utc
 from loyalty_stream.domain.identity import identifiers_of
 from loyalty_stream.domain.ids import custom_event_id
 from loyalty_stream.domain.validation import custom_event_problems
@@ -41,10 +40,11 @@ def event_problems(
 
 
 def event_record(
-    store: Store, event: EventIn, control_offsets: dict[str, int], now: datetime
+    store: Store, event: EventIn, control_offsets: dict[str, int], created_at: str
 ) -> tuple[bytes, dict[str, Any]]:
-    """(partition key, CustomEvent record). The key is the first identifier in the store's order, so
-    every event of one identifier stays in one partition, in order."""
+    """(partition key, CustomEvent record); ``created_at`` is ``iso_utc`` of the request's time. The key is
+    the first identifier in the store's order, so every event of one identifier stays in one partition, in
+    order."""
     customer = event.customerData.model_dump()
     event_id = custom_event_id(store.code, event.eventId) if event.eventId else str(uuid.uuid4())
     record = {
@@ -55,7 +55,7 @@ def event_record(
         "body": orjson.dumps(event.body).decode(),
         "eventId": event.eventId,
         "customEventId": event_id,
-        "createdAt": iso_utc(now),
+        "createdAt": created_at,
         "controlOffsets": control_offsets,
     }
     kind, value = identifiers_of(customer, store.identifier_order)[0]

@@ -17,6 +17,7 @@ from ingest_api.metrics import EVENTS_ACCEPTED
 from ingest_api.models import CustomEventCreated, CustomEventRequest, EventIn
 from ingest_api.responses import ERRORS
 from loyalty_stream.config.settings import Store
+from loyalty_stream.domain.clock import iso_utc
 
 router = APIRouter(tags=["Custom Event"])
 PATH = "/api/{storeCode}/customEvent"
@@ -29,7 +30,7 @@ def problems_of(runtime: Runtime, store: Store, event: EventIn, now: datetime) -
 
 async def write_event(runtime: Runtime, store: Store, event: EventIn, now: datetime) -> str:
     """Stamp and write a valid event; its customEventId once the broker acknowledged it (else a 503 error)."""
-    key, record = event_record(store, event, runtime.control_offsets(), now)
+    key, record = event_record(store, event, runtime.control_offsets(), iso_utc(now))
     value = runtime.serde.encode_for(runtime.topics.custom_events, record)
     await runtime.producer.send(runtime.topics.custom_events.name, value, key=key)
     EVENTS_ACCEPTED.labels(store.code).inc()

@@ -13,7 +13,6 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from ingest_api.bodies import MemberBatchRequest, MemberBatchResponse
@@ -117,7 +116,7 @@ def _item_errors(prefix: str, problems: list[FieldProblem]) -> dict[str, Any]:
         }
     },
 )
-async def post_member_batch(request: Request, store: StoreDep, runtime: RuntimeDep) -> JSONResponse:
+async def post_member_batch(request: Request, store: StoreDep, runtime: RuntimeDep) -> Response:
     """Ours, not Open Loyalty's: up to 1,000 registrations in one request (an import from an upstream system),
     each one exactly POST /member (claimed by the processor before it is answered; a repeated identifier,
     also within the batch, is refused at its item), answered together in request order."""

@@ -79,12 +79,32 @@ def body_problems(
     return problems
 
 
+def _flat_and_fine(value: Mapping[str, Any]) -> bool:
+    """True for an object of short strings, safe numbers, booleans and nulls only (nothing to report);
+    False sends it to the full walk, which says what is wrong if anything is."""
+    for key, child in value.items():
+        kind = type(child)
+        if len(key) > MAX_STRING:
+            return False
+        if kind is str:
+            if len(child) > MAX_STRING:
+                return False
+        elif kind is int or kind is float:
+            if not abs(child) <= MAX_SAFE_NUMBER:  # NaN and infinities fail too
+                return False
+        elif child is not None and kind is not bool:
+            return False
+    return True
+
+
 def json_problems(
     value: Any, path: str, *, long_text: Collection[str] = (), long_text_max: int = 4096
 ) -> list[Problem]:
     """Every place in free-form JSON that breaks a limit: strings (values and keys) at most 255 characters
     (values under keys named in ``long_text`` up to ``long_text_max``), numbers finite and within
     ±MAX_SAFE_NUMBER, nesting at most MAX_DEPTH."""
+    if isinstance(value, dict) and _flat_and_fine(value):
+        return []  # most event bodies: no path strings built for a walk that finds nothing
     problems: list[Problem] = []
 
     def walk(item: Any, where: str, max_string: int, depth: int) -> None:
