@@ -30,7 +30,7 @@ def event_problems(
     _date, problems = custom_event_problems(
         event_type=event.type,
         event_date=event.eventDate,
-        customer_data=event.customerData.model_dump(),
+        customer_data=event.customer,
         body=event.body,
         schema=control.schemas.get((store.code, event.type)),
         tz=store.tz,
@@ -45,7 +45,7 @@ def event_record(
     """(partition key, CustomEvent record); ``created_at`` is ``iso_utc`` of the request's time. The key is
     the first identifier in the store's order, so every event of one identifier stays in one partition, in
     order."""
-    customer = event.customerData.model_dump()
+    customer = event.customer
     event_id = custom_event_id(store.code, event.eventId) if event.eventId else str(uuid.uuid4())
     record = {
         "storeCode": store.code,

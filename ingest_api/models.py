@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -34,6 +35,11 @@ class EventIn(_In):
     customerData: CustomerData = Field(default_factory=CustomerData)
     body: dict[str, Any] = Field(default_factory=dict)
     eventId: NonEmpty255 | None = None
+
+    @cached_property
+    def customer(self) -> dict[str, Any]:
+        """``customerData`` as a dict (validation and the record both read it)."""
+        return self.customerData.model_dump()
 
 
 class CustomEventRequest(_In):
