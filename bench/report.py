@@ -16,6 +16,8 @@ TARGETS = {
     "ingest batch events/s": (">=", 50000),
     "sender deliveries/s (1 endpoint)": (">=", 3000),
     "sender deliveries/s (50 endpoints)": (">=", 3000),
+    "HTTP client A/B, 1 endpoint: aiohttp / httpx requests/s": (">=", 2),
+    "HTTP client A/B, 50 endpoints: aiohttp / httpx requests/s": (">=", 2),
     "recovery warm s": ("<=", 10),
     "registration p50 ms (1 client)": ("<=", 20),
     "registration p99 ms (1 client)": ("<=", 100),
@@ -98,6 +100,15 @@ def rows(results: dict[str, Any]) -> list[tuple[str, Any, str, str, str]]:
             add("sender", f"sender deliveries/s ({label})", case["deliveries_per_s"],
                 f"{case['deliveries']}/{case['expected']} delivered, "
                 f"{case.get('delay_topic_records', '?')} delay-topic records")  # fmt: skip
+    ab = r.get("sender", {}).get("clients")
+    if ab:
+        for n in (1, 50):
+            fast, slow = ab.get(f"aiohttp {n}"), ab.get(f"httpx {n}")
+            if fast and slow:
+                note = f"{fast['per_s']:,} vs {slow['per_s']:,}/s; "
+                note += f"CPU {fast['cpu_us']:g} vs {slow['cpu_us']:g} µs per request"
+                add("sender", f"HTTP client A/B, {n} endpoint{'s' if n > 1 else ''}: aiohttp / httpx requests/s",
+                    round(fast["per_s"] / slow["per_s"], 2), note)  # fmt: skip
     for case, clients in (("sequential", 1), ("concurrent", 50)):
         reg = r.get("registration", {}).get(case)
         if reg:

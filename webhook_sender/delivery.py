@@ -17,15 +17,11 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import httpx
-
-from webhook_sender.destinations import refused_reason
+from webhook_sender.destinations import ERROR_BODY_BYTES, Poster, TransportFailed, refused_reason
 from webhook_sender.envelope import envelope, request_headers
 
 Verdict = Literal["delivered", "retry", "dead", "gone", "refused", "deferred"]
 RETRIED_STATUSES = {408, 429}
-ERROR_BODY_BYTES = 512
-DRAIN_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +63,7 @@ def endpoint_host(url: str) -> str:
 
 
 async def attempt(
-    client: httpx.AsyncClient,
+    client: Poster,
     subscription: dict[str, Any],
     message: dict[str, Any],
     *,
@@ -85,39 +81,25 @@ async def attempt(
 
     try:
         async with asyncio.timeout(timeout):
-            async with client.stream("POST", subscription["url"], content=body, headers=headers) as response:
-                # Read the answer to the end (up to DRAIN_BYTES) so the connection goes back to the pool
-                # for the next request; keep its start for the error text.
-                text, size = b"", 0
-                async for chunk in response.aiter_bytes():
-                    if len(text) < ERROR_BODY_BYTES:
-                        text += chunk[: ERROR_BODY_BYTES - len(text)]
-                    size += len(chunk)
-                    if size > DRAIN_BYTES:
-                        break  # a huge answer: not worth reading, the connection is closed instead
-    except (TimeoutError, httpx.TimeoutException):
+            answer = await client.post(subscription["url"], body, headers)
+    except TimeoutError:
         return Attempt("retry", None, f"timeout after {timeout:g}s", seconds=took(), request_id=request_id)
-    except httpx.HTTPError as exc:
+    except (TransportFailed, OSError) as exc:
         why = refused_reason(exc)
         if why:
             return Attempt("refused", None, why, seconds=took(), request_id=request_id)
         return Attempt(
             "retry", None, f"connection error: {type(exc).__name__}: {exc}"[:500], seconds=took(), request_id=request_id
         )
-    status = response.status_code
+    status = answer.status
     error = None
-    if not response.is_success:
+    if not 200 <= status < 300:
         error = f"HTTP {status}"
-        if 300 <= status < 400 and response.headers.get("location"):
+        if 300 <= status < 400 and answer.headers.get("location"):
             error += " (redirect not followed)"
-        snippet = text[:ERROR_BODY_BYTES].decode("utf-8", "replace").strip()
+        snippet = answer.head[:ERROR_BODY_BYTES].decode("utf-8", "replace").strip()
         if snippet:
             error += f": {snippet}"
     return Attempt(
-        classify(status),
-        status,
-        error,
-        retry_after_seconds(response.headers.get("Retry-After")),
-        took(),
-        request_id,
+        classify(status), status, error, retry_after_seconds(answer.headers.get("Retry-After")), took(), request_id
     )

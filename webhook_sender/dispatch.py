@@ -14,8 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from loyalty_stream.config.settings import Settings
 from loyalty_stream.kafka.keys import join_key
 from loyalty_stream.kafka.topics import Topics
@@ -23,6 +21,7 @@ from schemas.serde import Serde
 from webhook_sender import records
 from webhook_sender.breaker import CircuitBreaker
 from webhook_sender.delivery import Attempt, attempt, endpoint_host
+from webhook_sender.destinations import Poster
 from webhook_sender.lanes import Lane, Lanes
 from webhook_sender.metrics import SenderMetrics
 from webhook_sender.producing import AsyncProducer
@@ -79,7 +78,7 @@ class Dispatcher:
         tiers: tuple[Tier, ...],
         subscriptions: SubscriptionView,
         producer: AsyncProducer,
-        client: httpx.AsyncClient,
+        client: Poster,
         metrics: SenderMetrics,
     ) -> None:
         self.settings = settings

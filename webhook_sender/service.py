@@ -17,7 +17,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import httpx
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from prometheus_client import CollectorRegistry
 
@@ -26,7 +25,7 @@ from loyalty_stream.kafka.client import consumer as make_consumer
 from loyalty_stream.kafka.topics import build_topics
 from loyalty_stream.replicas.controlplane import ControlPlane
 from schemas.serde import DecodeError, Serde
-from webhook_sender.destinations import make_client
+from webhook_sender.destinations import Poster, WebhookClient
 from webhook_sender.dispatch import Dispatcher
 from webhook_sender.metrics import HealthServer, SenderMetrics
 from webhook_sender.offsets import OffsetTracker, TopicPartitionKey
@@ -48,7 +47,7 @@ class Sender:
         self,
         settings: Settings,
         *,
-        client: httpx.AsyncClient | None = None,
+        client: Poster | None = None,
         registry: CollectorRegistry | None = None,
         serve_http: bool = True,
     ) -> None:
@@ -79,7 +78,7 @@ class Sender:
         loop = self._loop = asyncio.get_running_loop()
         self.control.start()
         self.producer.start()
-        client = self._client or make_client(self.settings)
+        client = self._client or WebhookClient(self.settings)
         subs = SubscriptionView(self.control, self.serde, self.producer)
         self.dispatcher = Dispatcher(
             self.settings, self.serde, self.topics, self.tiers, subs, self.producer, client, self.metrics
@@ -264,9 +263,6 @@ def main(settings: Settings | None = None) -> None:
 
     settings = settings or Settings()
     configure_logging(settings, service="webhook-sender")
-    # httpx logs every request's full URL at INFO; a URL may carry a token, and secrets are never logged.
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
     async def run() -> None:
         sender = Sender(settings)

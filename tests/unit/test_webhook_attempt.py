@@ -1,4 +1,5 @@
-"""One attempt against httpx's MockTransport: what each kind of answer (or silence) becomes."""
+"""One attempt against a mock client (httpx's MockTransport underneath): what each kind of answer (or silence)
+becomes."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import httpx
 import orjson
 import pytest
 
+from tests.support.posters import MockPoster
 from tests.support.samples import WEBHOOK_MESSAGE
 from webhook_sender.delivery import Attempt, attempt
 
@@ -17,8 +19,11 @@ SUBSCRIPTION = {"subscriptionId": "s-1", "url": "https://hooks.example.com/in", 
 
 def run(handler, timeout: float = 5.0) -> Attempt:
     async def go() -> Attempt:
-        async with httpx.AsyncClient(transport=httpx.MockTransport(handler), follow_redirects=False) as client:
+        client = MockPoster(handler)
+        try:
             return await attempt(client, SUBSCRIPTION, MESSAGE, timeout=timeout)
+        finally:
+            await client.aclose()
 
     return asyncio.run(go())
 

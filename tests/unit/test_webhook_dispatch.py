@@ -12,6 +12,7 @@ import orjson
 from loyalty_stream.config.settings import Settings
 from loyalty_stream.kafka.topics import build_topics
 from schemas.serde import Serde
+from tests.support.posters import MockPoster
 from webhook_sender.breaker import CircuitBreaker
 from webhook_sender.delivery import Attempt
 from webhook_sender.dispatch import Delivery, Dispatcher
@@ -83,7 +84,7 @@ def dispatcher(handler, subs: FakeSubscriptions) -> tuple[Dispatcher, FakeProduc
         requests.append(request)
         return handler(request)
 
-    client = httpx.AsyncClient(transport=httpx.MockTransport(record))
+    client = MockPoster(record)
     producer = FakeProducer()
     d = Dispatcher(SETTINGS, SERDE, TOPICS, tiers(TOPICS.webhooks_retry), subs, producer, client, SenderMetrics())
     return d, producer, requests
