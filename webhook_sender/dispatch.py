@@ -166,12 +166,19 @@ class Dispatcher:
     def submit(self, delivery: Delivery) -> None:
         lane = self.lane(delivery)
         if lane.full:  # the endpoint cannot keep up: wait on the delay topics, not in memory
-            skipped = Attempt("deferred", None, "endpoint backlog full", lane.wait_estimate(), counts=False)
-            self._spawn(self._guarded(delivery, self._conclude(delivery, skipped)))
+            self._spawn(self._defer_full(delivery, lane))
             return
-        task = lane.submit(delivery.order_key, lambda: self._guarded(delivery, self._attempt(delivery)))
+        task = lane.submit(
+            delivery.order_key,
+            lambda: self._guarded(delivery, self._attempt(delivery)),
+            lambda: self._defer_full(delivery, lane),
+        )
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+    async def _defer_full(self, delivery: Delivery, lane: Lane) -> None:
+        skipped = Attempt("deferred", None, "endpoint backlog full", lane.wait_estimate(), counts=False)
+        await self._guarded(delivery, self._conclude(delivery, skipped))
 
     # -- one attempt --------------------------------------------------------------------------
     async def _guarded(self, delivery: Delivery, work: Any) -> None:

@@ -11,11 +11,12 @@ Every subscription (an "endpoint": its id and current URL) has its own lane:
 - at most ``capacity`` deliveries waiting or in flight: beyond it, the sender defers new ones to the
   delay topics straight away rather than letting a slow endpoint grow memory or hold back the consumer.
   The capacity is ``backlog``, or what the lane finishes in ``HOLD_SECONDS`` at its recent rate when that
-  is more (at most ``ceiling``, half the sender's in-flight budget): a fast endpoint's burst waits in
-  memory instead of going round the delay topics (a pre-loaded 20,000 to one endpoint wrote 104,843
-  delay-topic records with a fixed 1,000), a slow one still holds only ``backlog``. A deferral is not an
-  attempt (the endpoint was not tried): it comes back when the lane should be half empty, estimated from
-  its finishing rate (``wait_estimate``).
+  is more (at most ``ceiling``, half the sender's in-flight budget; the ceiling itself while a healthy
+  lane's rate is not known yet): a fast endpoint's burst waits in memory instead of going round the delay
+  topics (a pre-loaded 20,000 to one endpoint wrote 104,843 delay-topic records with a fixed 1,000), a slow
+  one still holds only ``backlog`` (what it was given beyond that and did not start within HOLD_SECONDS is
+  deferred then). A deferral is not an attempt (the endpoint was not tried): it comes back when the lane
+  should be half empty, estimated from its finishing rate (``wait_estimate``).
 """
 
 from __future__ import annotations
@@ -60,7 +61,12 @@ class Lane:
     @property
     def capacity(self) -> int:
         healthy = self.breaker.state == "closed" and not self.breaker.failures  # its last attempt succeeded
-        held = int(self.rate * HOLD_SECONDS) if healthy else 0
+        if not healthy:
+            return self.backlog
+        # Not measured yet (a new lane, or one idle since it started): the benefit of the doubt up to the
+        # ceiling, as a burst arrives before any delivery has finished; ``submit`` moves what waits longer than
+        # HOLD_SECONDS beyond the backlog out again, so a slow endpoint keeps only its backlog for long.
+        held = int(self.rate * HOLD_SECONDS) if self.rate > 0 else self.ceiling
         return max(self.backlog, min(held, self.ceiling))
 
     @property
@@ -84,9 +90,25 @@ class Lane:
             start, done = now, 0
         self._window = (start, done)
 
-    def submit(self, order_key: Hashable | None, work: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
-        """Run ``work`` after the previous delivery with the same order key, within the concurrency cap."""
+    async def _turn(self, deadline: float) -> bool:
+        """Wait for a slot; False when still waiting at ``deadline`` while the lane holds more than its backlog."""
+        try:
+            await asyncio.wait_for(self.semaphore.acquire(), max(0.0, deadline - time.monotonic()))
+            return True
+        except TimeoutError:
+            if self.pending > self.backlog:
+                return False
+        await self.semaphore.acquire()
+        return True
+
+    def submit(
+        self, order_key: Hashable | None, work: Callable[[], Awaitable[None]], late: Callable[[], Awaitable[None]]
+    ) -> asyncio.Task[None]:
+        """Run ``work`` after the previous delivery with the same order key, within the concurrency cap; or
+        ``late`` instead when it has not started within HOLD_SECONDS and the lane holds more than its backlog
+        (more was held than the endpoint turned out to finish in that time)."""
         loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + HOLD_SECONDS
         previous = self._tails.get(order_key) if order_key is not None else None
         mine: asyncio.Future[None] = loop.create_future()
         if order_key is not None:
@@ -97,8 +119,13 @@ class Lane:
             try:
                 if previous is not None:
                     await asyncio.shield(previous)
-                async with self.semaphore:
+                if not await self._turn(deadline):
+                    await late()
+                    return
+                try:
                     await work()
+                finally:
+                    self.semaphore.release()
             finally:
                 self.pending -= 1
                 self._finished()

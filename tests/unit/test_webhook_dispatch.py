@@ -187,7 +187,9 @@ def test_a_full_backlog_defers_instead_of_queueing() -> None:
             await gate.wait()
             return httpx.Response(200)
 
-        d, producer, _ = dispatcher(hang, FakeSubscriptions(subscription()))
+        sub = subscription()
+        d, producer, _ = dispatcher(hang, FakeSubscriptions(sub))
+        d.lanes[f"{sub['subscriptionId']} {sub['url']}"].rate = 0.1  # a slow endpoint: it holds its backlog
         for _ in range(SETTINGS.webhook_endpoint_backlog + 2):
             deliver(d)
         await asyncio.sleep(0.05)
@@ -237,7 +239,7 @@ def test_a_lane_estimates_when_it_is_half_empty_from_its_finishing_rate() -> Non
 def test_a_healthy_fast_lane_holds_what_it_finishes_in_ten_seconds_a_slow_or_failing_one_its_backlog() -> None:
     breaker = CircuitBreaker()
     lane = Lane(concurrency=8, backlog=100, breaker=breaker, ceiling=10_000)
-    assert lane.capacity == 100  # rate not known yet
+    assert lane.capacity == 10_000  # rate not known yet: the ceiling (what it cannot start in time goes back)
     lane.rate = 500.0
     assert lane.capacity == 5_000
     lane.rate = 5_000.0

@@ -9,6 +9,7 @@ import pytest
 
 from loyalty_stream.config.settings import Settings, parse_duration, parse_durations
 from loyalty_stream.kafka.topics import WEBHOOK_RETRY_DELAYS, build_topics
+from webhook_sender import lanes
 from webhook_sender.breaker import CircuitBreaker
 from webhook_sender.lanes import Lane
 from webhook_sender.offsets import OffsetTracker
@@ -138,11 +139,14 @@ def test_lane_keeps_order_per_key_and_caps_concurrency() -> None:
 
             return run
 
+        async def late() -> None:
+            events.append("late")
+
         tasks = [
-            lane.submit("member-a", work("a1", wait=True)),
-            lane.submit("member-a", work("a2", wait=False)),
-            lane.submit("member-b", work("b1", wait=False)),
-            lane.submit("member-c", work("c1", wait=False)),
+            lane.submit("member-a", work("a1", wait=True), late),
+            lane.submit("member-a", work("a2", wait=False), late),
+            lane.submit("member-b", work("b1", wait=False), late),
+            lane.submit("member-c", work("c1", wait=False), late),
         ]
         await asyncio.sleep(0.01)
         assert "start a2" not in events  # behind a1, which hangs
@@ -153,4 +157,39 @@ def test_lane_keeps_order_per_key_and_caps_concurrency() -> None:
 
     events, peak = asyncio.run(scenario())
     assert events.index("end a1") < events.index("start a2")
-    assert peak <= 2
+    assert peak <= 2 and "late" not in events
+
+
+def test_what_a_lane_held_beyond_its_backlog_and_could_not_start_in_time_is_handed_back(monkeypatch) -> None:
+    # A lane whose rate is not known yet holds up to its ceiling; an endpoint slower than that trust gets
+    # what waited past HOLD_SECONDS beyond the backlog deferred, and keeps its backlog.
+    monkeypatch.setattr(lanes, "HOLD_SECONDS", 0.05)
+
+    async def scenario() -> list[str]:
+        lane = Lane(concurrency=1, backlog=3, breaker=CircuitBreaker(), ceiling=100)
+        assert lane.capacity == 100
+        gate = asyncio.Event()
+        events: list[str] = []
+
+        def work(n: int):
+            async def run() -> None:
+                await gate.wait()
+                events.append(f"ran {n}")
+
+            return run
+
+        def late(n: int):
+            async def run() -> None:
+                events.append(f"late {n}")
+
+            return run
+
+        tasks = [lane.submit(None, work(n), late(n)) for n in range(10)]
+        await asyncio.sleep(0.3)
+        gate.set()
+        await asyncio.gather(*tasks)
+        return events
+
+    events = asyncio.run(scenario())
+    assert sorted(e for e in events if e.startswith("late")) == [f"late {n}" for n in range(1, 8)]
+    assert sorted(e for e in events if e.startswith("ran")) == ["ran 0", "ran 8", "ran 9"]
