@@ -74,11 +74,13 @@ class Lane:
         return self.pending >= self.capacity
 
     def wait_estimate(self) -> float:
-        """Seconds until the lane is half empty at the recent finishing rate, 1 s to 60 s (1 s unknown: the
-        rate is known after the lane's first second)."""
+        """Seconds until the lane is half empty at the recent finishing rate, 1 s to HOLD_SECONDS (1 s unknown:
+        the rate is known after the lane's first second). Never longer: a lane holds about that much work
+        when it is full, and a rate measured while a burst was being deferred is too low (a 24 s wait then
+        left a fast lane idle for 20 s in the benchmark)."""
         if self.rate <= 0:
             return 1.0
-        return min(60.0, max(1.0, (self.pending - self.capacity / 2) / self.rate))
+        return min(HOLD_SECONDS, max(1.0, (self.pending - self.capacity / 2) / self.rate))
 
     def _finished(self) -> None:
         now = time.monotonic()

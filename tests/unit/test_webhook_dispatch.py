@@ -233,7 +233,7 @@ def test_a_lane_estimates_when_it_is_half_empty_from_its_finishing_rate() -> Non
     lane.rate = 1000.0
     assert lane.wait_estimate() == 1.0  # at least a second
     lane.rate = 0.5
-    assert lane.wait_estimate() == 60.0  # at most a minute
+    assert lane.wait_estimate() == 10.0  # at most what a full lane holds (HOLD_SECONDS)
 
 
 def test_a_healthy_fast_lane_holds_what_it_finishes_in_ten_seconds_a_slow_or_failing_one_its_backlog() -> None:
