@@ -33,6 +33,7 @@ from loyalty_stream.domain import (
     AchievementInvalid,
     achievement_view,
     achievement_webhook_data,
+    not_evaluated,
     parse_achievement,
     rules_differ,
 )
@@ -65,11 +66,15 @@ def _parse(body: Any, store: Store, achievement_id: str, rules_version: int) -> 
     if problems:
         raise BadRequest(problems)
     try:
-        return parse_achievement(
+        achievement = parse_achievement(
             body, achievement_id=achievement_id, store_code=store.code, rules_version=rules_version
         )
+        unsupported = not_evaluated(achievement)  # accepted, it would never count: refused until built
+        if unsupported:
+            raise AchievementInvalid(unsupported)
     except AchievementInvalid as exc:
         raise _invalid(exc) from exc
+    return achievement
 
 
 def _stored(runtime: Runtime, store: Store, achievement_id: str) -> tuple[dict[str, Any], Achievement]:

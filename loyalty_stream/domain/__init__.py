@@ -39,7 +39,7 @@ from .member import (
     ProcessResult,
     WebhookOutput,
 )
-from .parsing import parse_achievement
+from .parsing import not_evaluated, parse_achievement
 from .views import achievement_view, achievement_webhook_data, member_achievements_view
 
 __all__ = [
@@ -70,6 +70,7 @@ __all__ = [
     "custom_event_id",
     "member_achievements_view",
     "message_id",
+    "not_evaluated",
     "parse_achievement",
     "parse_event_date",
     "process_event",

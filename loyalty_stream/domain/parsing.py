@@ -174,3 +174,18 @@ def parse_achievement(
         translations=names,
         event_types=frozenset(r.event for r in rules if r.event and r.listens_to(r.event)),
     )
+
+
+def not_evaluated(achievement: Achievement) -> tuple[FieldError, ...]:
+    """What an achievement asks for that the engine does not evaluate yet: rules with a ``transaction``
+    trigger (no transactions come in) and ``referral`` rules (no referrals). Stored, they would never count,
+    and an achievement mixing one with a custom-event rule could never complete while its events read
+    "counted". The API refuses them when an achievement is saved (docs/domain-decisions.md); the processor
+    still reads any stored before, which never match an event."""
+    errors = []
+    for index, rule in enumerate(achievement.rules):
+        if rule.trigger != "custom_event":
+            errors.append(FieldError(f"rules[{index}].trigger", "transaction rules are not evaluated yet"))
+        if rule.type != "direct":
+            errors.append(FieldError(f"rules[{index}].type", "referral rules are not evaluated yet"))
+    return tuple(errors)

@@ -203,6 +203,22 @@ def test_unknown_achievement_is_404_and_bad_put_is_400(api) -> None:
     assert response.json()["errors"][0]["path"] == "achievement.rules[0].completeRule.period.type"
 
 
+def test_rules_the_engine_does_not_evaluate_are_refused_not_stored(api) -> None:
+    client, _ = api
+    body = achievement("spend in a week")
+    body["achievement"]["rules"].append({**body["achievement"]["rules"][0], "trigger": "transaction", "event": None})
+    response = client.post("/api/DEFAULT/achievement", json=body, headers=AUTH)
+    assert response.status_code == 400, response.text
+    assert [(e["path"], e["message"]) for e in response.json()["errors"]] == [
+        ("achievement.rules[1].trigger", "transaction rules are not evaluated yet")
+    ]
+    achievement_id = create(client, "referral later")
+    body["achievement"]["rules"][1] = {**body["achievement"]["rules"][0], "type": "referral"}
+    response = client.put(f"/api/DEFAULT/achievement/{achievement_id}", json=body, headers=AUTH)
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["path"] == "achievement.rules[1].type"
+
+
 def test_created_and_updated_webhook_messages_match_the_contract(api) -> None:
     client, settings = api
     achievement_id = create(client, "announced")

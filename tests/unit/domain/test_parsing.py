@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from loyalty_stream.domain import (
     AchievementInvalid,
     achievement_view,
+    not_evaluated,
     parse_achievement,
     rule_id,
     rules_differ,
@@ -112,6 +113,12 @@ def test_transaction_and_referral_rules_are_stored_but_never_match() -> None:
     a = parse(body)
     assert len(a.rules) == 2
     assert not a.listens_to("signup") and not a.listens_to("transaction")
+    # ...and the API refuses to store them: they would never count (issue 15, until they are built)
+    assert [(e.path, e.message) for e in not_evaluated(a)] == [
+        ("rules[0].trigger", "transaction rules are not evaluated yet"),
+        ("rules[1].type", "referral rules are not evaluated yet"),
+    ]
+    assert not_evaluated(parse(achievement_body(rule("signup")))) == ()
 
 
 @pytest.mark.parametrize(
