@@ -21,6 +21,7 @@ MODULES: Final = (
     "conditions",
     "engine",
     "events",
+    "expressions",
     "ids",
     "member",
     "numbers",

@@ -16,6 +16,7 @@ from .calendar import (
     window_days,
 )
 from .conditions import Condition
+from .expressions import Expression
 from .numbers import Number, to_json
 
 
@@ -80,8 +81,9 @@ class Period:
 @dataclass(frozen=True, slots=True)
 class Aggregation:
     type: Literal["quantity", "sum"] = "quantity"
-    rule: str | None = None  # "event.body.<field>" for sum
-    path: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    rule: str | None = None  # for sum: an expression (expressions.py), most often "event.body.<field>"
+    path: tuple[str, ...] = field(default=(), repr=False, compare=False)  # the rule when it is one attribute
+    expression: Expression | None = field(default=None, repr=False, compare=False)  # any other rule
 
 
 @dataclass(frozen=True, slots=True)

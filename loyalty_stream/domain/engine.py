@@ -75,9 +75,13 @@ def _admit(rule: Rule, progress: RuleProgress, facts: Facts, day: date) -> RuleP
     if progress.too_old(index, period.keep):
         return "too_old"
     amount: Number = 1
-    if rule.aggregation.type == "sum":
-        raw = resolve(facts, rule.aggregation.path)
-        summed = None if isinstance(raw, bool) else finite_number(raw)
+    aggregation = rule.aggregation
+    if aggregation.type == "sum":
+        if aggregation.path:
+            raw = resolve(facts, aggregation.path)
+            summed = None if isinstance(raw, bool) else finite_number(raw)
+        else:
+            summed = aggregation.expression.value(facts) if aggregation.expression is not None else None
         if summed is None:
             return "aggregation_value_invalid"
         amount = summed

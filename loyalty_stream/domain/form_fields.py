@@ -3,6 +3,7 @@ faulty fields by path, so one 400 can list all of them."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -10,6 +11,7 @@ from .achievement import Aggregation, Interval, Limit
 from .calendar import INTERVAL_TYPES, IntervalType
 from .conditions import Condition, ConditionError, UnknownAttribute, attribute_path, compile_condition
 from .errors import FieldError
+from .expressions import ExpressionError, parse_expression
 from .numbers import numeric
 from .operators import ACTIVITY_OPERATORS
 
@@ -128,27 +130,37 @@ def read_conditions(raw: Any, path: str, report: Report) -> tuple[Condition, ...
     return tuple(found)
 
 
+_ATTRIBUTE = re.compile(r"^event\.body\.[^\s()+*/.]+(\.[^\s()+*/.]+)*$")
+_EXPRESSION = "must be an expression of event.body.<field> attributes, numbers, + - * / and ()"
+
+
 def read_aggregation(raw: Any, path: str, report: Report) -> Aggregation:
+    """Open Loyalty's Aggregation: ``{"rule": <expression>}`` sums the expression's value per event;
+    no rule, or ``{"type": "quantity"}``, counts events; our ``{"type": "sum", "rule": …}`` keeps working."""
     if raw is None:
         return Aggregation()
     if not isinstance(raw, Mapping):
         report.add(path, "must be an object")
         return Aggregation()
-    kind = raw.get("type", "quantity")
-    if kind == "quantity":
+    kind, rule = raw.get("type"), raw.get("rule")
+    if kind == "quantity" or (kind is None and rule in (None, "")):
         return Aggregation()
-    if kind != "sum":
+    if kind not in ("sum", None):
         report.add(f"{path}.type", "must be quantity or sum")
         return Aggregation()
-    rule = raw.get("rule")
-    try:
-        body_path = attribute_path(rule) if isinstance(rule, str) else ()
-    except UnknownAttribute:
-        body_path = ()
-    if body_path[:1] != ("body",):
-        report.add(f"{path}.rule", "must be event.body.<field> for a sum")
+    if not isinstance(rule, str):
+        report.add(f"{path}.rule", _EXPRESSION)
         return Aggregation()
-    return Aggregation("sum", rule, body_path)
+    if _ATTRIBUTE.match(rule):  # one attribute, as every sum before expressions (a hyphen is part of a name)
+        return Aggregation("sum", rule, attribute_path(rule))
+    try:
+        expression = parse_expression(rule)
+    except ExpressionError as exc:
+        report.add(
+            f"{path}.rule", f"must be an expression of event.body.<field> attributes, numbers, + - * / and (): {exc}"
+        )
+        return Aggregation()
+    return Aggregation("sum", rule, expression.path, None if expression.path else expression)
 
 
 def read_unique(raw: Any, path: str, report: Report) -> tuple[str | None, tuple[str, ...]]:
