@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from .calendar import (
     IntervalType,
@@ -144,13 +144,18 @@ class Achievement:
         return None if any(d is None for d in days) else max(d for d in days if d is not None)
 
 
-def rules_differ(old: Achievement, new: Achievement) -> bool:
-    """Whether saving `new` over `old` changes the rules (and so bumps rulesVersion).
+KEPT_ACROSS_EDITS: Final = frozenset({"translations", "conditions"})
 
-    Rule names and descriptions are not rules: renaming does not reset anyone's progress.
+
+def rules_differ(old: Achievement, new: Achievement) -> bool:
+    """Whether saving `new` over `old` changes the rules (and so bumps rulesVersion, resetting members'
+    progress), as Open Loyalty's achievement docs have it: a rule's basic settings (its names and
+    descriptions) and its trigger conditions can be edited without losing members' progress; anything else
+    in a rule (trigger, event, aggregation, completeRule, limit, uniqueAttribute) or the number of rules
+    resets it. The achievement's own names, activity, limit and status are not rules either.
     """
 
     def essence(a: Achievement) -> list[dict[str, Any]]:
-        return [{k: v for k, v in r.items() if k != "translations"} for r in a.definition["rules"]]
+        return [{k: v for k, v in r.items() if k not in KEPT_ACROSS_EDITS} for r in a.definition["rules"]]
 
     return essence(old) != essence(new)

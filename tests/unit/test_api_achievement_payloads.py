@@ -129,14 +129,16 @@ def test_patch_merges_translations_per_key_and_replaces_the_rest() -> None:
     assert current.definition == parsed(WORKOUTS).definition  # the stored definition is untouched
 
 
-def test_patch_of_rule_fields_is_a_rules_change() -> None:
+def test_patch_of_conditions_keeps_progress_and_of_other_rule_fields_is_a_rules_change() -> None:
     current = parsed(WORKOUTS)
+    rule_id = current.rules[1].rule_id
     conditions = [{"attribute": "event.body.kind", "operator": "is_equal", "data": "run"}]
-    merged = merge_patch(
-        current, {"rules": [{"achievementRuleId": current.rules[1].rule_id, "conditions": conditions}]}
-    )
+    merged = merge_patch(current, {"rules": [{"achievementRuleId": rule_id, "conditions": conditions}]})
     assert merged["rules"][1]["conditions"] == conditions
     assert merged["rules"][0] == current.definition["rules"][0]
+    assert not rules_differ(current, parsed(merged))  # Open Loyalty: trigger conditions keep members' progress
+    limit = {"value": 3, "interval": {"type": "calendarDays", "value": 1}}  # it was 1 a day
+    merged = merge_patch(current, {"rules": [{"achievementRuleId": rule_id, "limit": limit}]})
     assert rules_differ(current, parsed(merged))
 
 

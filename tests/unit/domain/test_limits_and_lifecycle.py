@@ -4,8 +4,9 @@ no-effect reasons."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from loyalty_stream.domain import MemberRef, member_achievements_view
+from loyalty_stream.domain import Achievement, MemberRef, member_achievements_view, rules_differ
 
 from .helpers import MEMBER, UTC_TZ, WARSAW, event, feed, make, progress_of, rule, rules_of
 
@@ -227,3 +228,30 @@ def test_frequency_limit_every_two_days() -> None:
     reasons = [r.outcome.reason for r in results]
     assert reasons.count("frequency_limit") >= 1
     assert reasons[:3] == [None, None, "frequency_limit"]
+
+
+def test_progress_is_kept_across_a_conditions_edit_and_reset_across_a_period_change() -> None:
+    # Open Loyalty: a rule's trigger conditions can be edited without losing members' progress; its period
+    # cannot. The API bumps rulesVersion exactly when rules_differ says so (routes/achievements.py).
+    aid = "00000000-0000-4000-a000-0000000000aa"
+    web = [{"attribute": "event.body.channel", "operator": "is_equal", "data": "web"}]
+    app = [{"attribute": "event.body.channel", "operator": "is_equal", "data": "app"}]
+    v1 = make(rule("order", goal=3, conditions=web), achievement_id=aid)
+    state, _ = feed([event("order", d(3, 2), {"channel": "web"}), event("order", d(3, 3), {"channel": "web"})], [v1])
+
+    def saved(old: Achievement, *rules: dict[str, Any]) -> Achievement:
+        candidate = make(*rules, achievement_id=aid, version=old.rules_version)
+        bump = rules_differ(old, candidate)
+        return make(*rules, achievement_id=aid, version=old.rules_version + 1) if bump else candidate
+
+    edited = saved(v1, rule("order", goal=3, conditions=app))
+    assert edited.rules_version == 1 and edited.rules[0].rule_id == v1.rules[0].rule_id
+    state, results = feed([event("order", d(3, 4), {"channel": "web"}), event("order", d(3, 5), {"channel": "app"})],
+                          [edited], state=state)  # fmt: skip
+    assert [r.outcome.status for r in results] == ["no_effect", "counted"]  # the new conditions apply...
+    assert progress_of(results[1], edited)["completedCount"] == 1  # ...to the progress kept: 2 + 1 = 3
+
+    weekly = saved(edited, rule("order", goal=3, conditions=app, period="week"))
+    assert weekly.rules_version == 2
+    _, results = feed([event("order", d(3, 6), {"channel": "app"})], [weekly], state=state)
+    assert rules_of(results[0], weekly)[0]["currentPeriodValue"] == 1  # counted from zero again
