@@ -16,6 +16,7 @@ TARGETS = {
     "ingest batch events/s": (">=", 50000),
     "sender deliveries/s (1 endpoint)": (">=", 3000),
     "sender deliveries/s (50 endpoints)": (">=", 3000),
+    "sender healthy p99 with one hanging endpoint / all healthy": ("<=", 1.5),
     "HTTP client A/B, 1 endpoint: aiohttp / httpx requests/s": (">=", 2),
     "HTTP client A/B, 50 endpoints: aiohttp / httpx requests/s": (">=", 2),
     "recovery warm s": ("<=", 10),
@@ -93,13 +94,23 @@ def rows(results: dict[str, Any]) -> list[tuple[str, Any, str, str, str]]:
             add("ingest", "ingest p99 ms at 1000 req/s (open loop)", paced["http_ms"].get("p99"), note)
             add("ingest", "ingest p50 ms at 1000 req/s", paced["http_ms"].get("p50"))
         add("ingest", "ingest batch events/s", batch["events_per_s"], f"batches with errors {batch['failed_batches']}")
-    for n in ("1", "50"):
+    for n in ("1", "50", "50x2"):
         case = r.get("sender", {}).get(n)
         if case:
-            label = "1 endpoint" if n == "1" else "50 endpoints"
+            label = {"1": "1 endpoint", "50": "50 endpoints", "50x2": "50 endpoints, 2 senders in one group"}[n]
             add("sender", f"sender deliveries/s ({label})", case["deliveries_per_s"],
                 f"{case['deliveries']}/{case['expected']} delivered, "
                 f"{case.get('delay_topic_records', '?')} delay-topic records")  # fmt: skip
+    isolation = r.get("sender", {}).get("isolation")
+    if isolation:
+        healthy, hanging = isolation["healthy"], isolation["one_hanging"]
+        for case, label in ((healthy, "50 healthy"), (hanging, "49 healthy + 1 hanging")):
+            note = f"{case['healthy_deliveries']}/{case['expected_healthy_deliveries']} delivered, p50 "
+            note += f"{case['latency_ms'].get('p50')} ms"
+            add("sender", f"sender p99 ms of healthy deliveries, {label}", case["latency_ms"].get("p99"), note)
+        if healthy["latency_ms"].get("p99") and hanging["latency_ms"].get("p99"):
+            ratio = round(hanging["latency_ms"]["p99"] / healthy["latency_ms"]["p99"], 2)
+            add("sender", "sender healthy p99 with one hanging endpoint / all healthy", ratio)
     ab = r.get("sender", {}).get("clients")
     if ab:
         for n in (1, 50):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+import threading
 import time
 from typing import Any
 
@@ -16,21 +18,25 @@ from bench.harness import (
     end_offsets,
     load_control_plane,
     per_second,
+    percentiles,
     producer,
     profiled,
     summarize_profile,
 )
 from bench.workload import subscription, webhook_messages
+from loyalty_stream.kafka.client import admin
+from loyalty_stream.kafka.health import group_is_active
 from loyalty_stream.kafka.topics import build_topics
-from loyalty_stream.tools.procs import free_port
+from loyalty_stream.tools.procs import free_port, wait_until
 from schemas.serde import Serde
 from webhook_sender.destinations import WebhookClient
 
 
-def _case(run: Any, endpoints: int) -> dict[str, Any]:
+def _case(run: Any, endpoints: int, senders: int = 1) -> dict[str, Any]:
     """``endpoints`` subscriptions of one store, each its own destination (127.0.0.k: its own connection pool).
-    Every message fans out to all of them, so deliveries = messages × endpoints."""
-    settings = run.settings(f"sender{endpoints}.")
+    Every message fans out to all of them, so deliveries = messages × endpoints. ``senders`` processes share the
+    webhooks topic's partitions in one consumer group (the scale-out story)."""
+    settings = run.settings(f"sender{endpoints}x{senders}." if senders > 1 else f"sender{endpoints}.")
     port = free_port()
     hosts = [f"127.0.0.{k}" for k in range(1, endpoints + 1)]
     subs = [subscription("DEFAULT", k, f"http://{host}:{port}/hook/{k}") for k, host in enumerate(hosts)]
@@ -49,6 +55,9 @@ def _case(run: Any, endpoints: int) -> dict[str, Any]:
         procs.receiver(hooks, port, hosts)
         started = time.time()
         sender = procs.service("sender", "webhook_sender")
+        for n in range(1, senders):  # each its own health/metrics port
+            argv = [sys.executable, "-m", "webhook_sender"]
+            procs.start(f"sender{n + 1}", argv, LOYALTY_SENDER_PORT=str(free_port()))
         deadline = time.monotonic() + run.args.timeout
         with tqdm(total=deliveries, desc=f"sender {endpoints} endpoint(s)") as bar:
             while not count_lines(hooks) and time.monotonic() < deadline:
@@ -65,6 +74,7 @@ def _case(run: Any, endpoints: int) -> dict[str, Any]:
         raise RuntimeError(f"sender ({endpoints}): {len(stamps)} deliveries arrived; see {run.logs}")
     return {
         "endpoints": endpoints,
+        "senders": senders,
         "messages": messages,
         "deliveries": len(stamps),
         "expected": deliveries,
@@ -78,7 +88,98 @@ def _case(run: Any, endpoints: int) -> dict[str, Any]:
 
 
 def sender(run: Any) -> dict[str, Any]:
-    return {"1": _case(run, 1), "50": _case(run, 50), "clients": clients_ab(run)}
+    return {
+        "1": _case(run, 1),
+        "50": _case(run, 50),
+        "50x2": _case(run, 50, senders=2),
+        "isolation": {"healthy": _isolation(run, hanging=False), "one_hanging": _isolation(run, hanging=True)},
+        "clients": clients_ab(run),
+    }
+
+
+# -- isolation (issue 14: a dead endpoint beside 49 healthy ones costs them at most 1.5x their p99) ----------
+
+ISOLATION_RATE = 20.0  # messages/s, each to 50 subscriptions: 1,000 deliveries/s offered
+ISOLATION_SECONDS = 25.0
+ISOLATION_WARMUP = 5.0  # seconds of the offered load not measured (the sender's first connections)
+
+
+def _hang_forever(port: int, host: str) -> threading.Event:
+    """An endpoint that accepts connections and never answers (in a thread of this process); set the event
+    to stop it."""
+    stop, up = threading.Event(), threading.Event()
+
+    async def serve() -> None:
+        held: list[asyncio.StreamWriter] = []
+
+        async def accept(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            held.append(writer)  # read nothing, answer nothing
+
+        server = await asyncio.start_server(accept, host, port)
+        up.set()
+        while not stop.is_set():
+            await asyncio.sleep(0.2)
+        server.close()
+        for writer in held:
+            writer.close()
+
+    threading.Thread(target=lambda: asyncio.run(serve()), name="hanging-endpoint", daemon=True).start()
+    up.wait(10)
+    return stop
+
+
+def _isolation(run: Any, *, hanging: bool) -> dict[str, Any]:
+    """50 subscriptions, messages offered at a steady rate; with ``hanging`` one of them is an endpoint that
+    never answers. Latency of each healthy delivery: its arrival minus its message's produce time, for the
+    messages after the first ISOLATION_WARMUP seconds."""
+    name = "isolation-hanging" if hanging else "isolation-healthy"
+    settings = run.settings(f"{name}.")
+    port, dead_port = free_port(), free_port()
+    hosts = [f"127.0.0.{k}" for k in range(1, 51)]
+    urls = [f"http://{host}:{port}/hook/{k}" for k, host in enumerate(hosts)]
+    if hanging:
+        urls[-1] = f"http://127.0.0.51:{dead_port}/hook/dead"
+    load_control_plane(settings, [], [subscription("DEFAULT", k, url) for k, url in enumerate(urls)])
+    count = int(ISOLATION_RATE * ISOLATION_SECONDS)
+    healthy = 49 if hanging else 50
+    hooks = run.out / f"sender-{name}-hooks.txt"
+    hooks.unlink(missing_ok=True)
+    topic, serde, p = build_topics(settings).webhooks.name, Serde(), producer(settings, **{"linger.ms": 0})
+    members = [m for m in run.people if m[0] == "DEFAULT"]
+    produced: dict[str, float] = {}
+    stop = _hang_forever(dead_port, "127.0.0.51") if hanging else None
+    try:
+        with Procs(settings, run.logs / f"sender-{name}") as procs:
+            procs.receiver(hooks, port, hosts[:healthy])
+            procs.service("sender", "webhook_sender")
+            wait_until(lambda: group_is_active(admin(settings), settings.sender_group), timeout=120,
+                       what="the sender to join its group", interval=0.2)  # fmt: skip
+            print(f"sender isolation ({'one hanging' if hanging else 'all healthy'}): {count} messages at "
+                  f"{ISOLATION_RATE:g}/s to 50 subscriptions")  # fmt: skip
+            start = time.time() + 0.5
+            for n, (key, record) in enumerate(webhook_messages(count, members, run.args.seed)):
+                time.sleep(max(0.0, start + n / ISOLATION_RATE - time.time()))
+                p.produce(topic, key=key, value=serde.encode("WebhookMessage", record))
+                produced[f"bench-webhook-{run.args.seed}-{n}"] = time.time()
+                p.poll(0)
+            p.flush(30)
+            deadline = time.monotonic() + 120
+            while count_lines(hooks) < count * healthy and time.monotonic() < deadline:
+                time.sleep(0.5)
+    finally:
+        if stop is not None:
+            stop.set()
+    measured = {f"bench-webhook-{run.args.seed}-{n}" for n in range(int(ISOLATION_RATE * ISOLATION_WARMUP), count)}
+    latencies = [1000 * (when - produced[e]) for when, e in arrivals(hooks) if e in measured]
+    return {
+        "endpoints": 50,
+        "hanging": 1 if hanging else 0,
+        "messages": count,
+        "warmup_s": ISOLATION_WARMUP,
+        "expected_healthy_deliveries": len(measured) * healthy,
+        "healthy_deliveries": len(latencies),
+        "latency_ms": percentiles(latencies),
+    }
 
 
 # -- the HTTP client A/B (issue 14: httpx stays unless another client is at least 2x faster, same run) --------
