@@ -164,6 +164,8 @@ class Dispatcher:
         return self.lanes[f"{delivery.subscription_id} {delivery.subscription.get('url', '')}"]
 
     def submit(self, delivery: Delivery) -> None:
+        if not delivery.source.ours():
+            return  # revoked before its turn: the partition's new owner delivers it
         lane = self.lane(delivery)
         if lane.full:  # the endpoint cannot keep up: wait on the delay topics, not in memory
             self._spawn(self._defer_full(delivery, lane))
@@ -177,6 +179,8 @@ class Dispatcher:
         task.add_done_callback(self.tasks.discard)
 
     async def _defer_full(self, delivery: Delivery, lane: Lane) -> None:
+        if not delivery.source.ours():
+            return  # a copy on the delay topics would be delivered besides the new owner's
         skipped = Attempt("deferred", None, "endpoint backlog full", lane.wait_estimate(), counts=False)
         await self._guarded(delivery, self._conclude(delivery, skipped))
 
@@ -193,6 +197,8 @@ class Dispatcher:
             await self._conclude(delivery, Attempt("retry", None, f"sender error: {type(exc).__name__}"))
 
     async def _attempt(self, delivery: Delivery) -> None:
+        if not delivery.source.ours():
+            return  # revoked while it waited in its lane: the new owner delivers it (no duplicate from here)
         state, current = self.subs.get(delivery.store, delivery.subscription_id)
         if state != "active":
             reason = records.SUBSCRIPTION_DELETED if state == "deleted" else records.SUBSCRIPTION_DISABLED

@@ -13,7 +13,8 @@ All are ``WebhookMessage`` records (``schemas/webhook_message.avsc``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -34,14 +35,20 @@ RETRY_AFTER_TOO_LONG = "retry_after_too_long"
 UNDECODABLE = "undecodable"
 
 
+def _always() -> bool:
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class Source:
-    """Where a record the sender consumed came from."""
+    """Where a record the sender consumed came from; ``ours()`` turns False once its partition is revoked (its
+    new owner reads the record again, so what has not started here is left to it)."""
 
     topic: str
     partition: int
     offset: int
     key: bytes | None
+    ours: Callable[[], bool] = field(default=_always, compare=False, repr=False)
 
 
 def snapshot(subscription: dict[str, Any], *, with_secret: bool = True) -> str:

@@ -237,7 +237,7 @@ class Sender:
             def finish(part: Any = part, offset: int = offset) -> None:
                 self.offsets.finish(part, offset)
 
-            source = Source(topic, partition, offset, msg.key())
+            source = Source(topic, partition, offset, msg.key(), lambda part=part: not part.revoked)
             try:
                 _name, record = self.serde.decode(msg.value() or b"", expect="WebhookMessage")
             except DecodeError as exc:

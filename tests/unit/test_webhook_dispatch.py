@@ -179,6 +179,36 @@ def test_an_open_circuit_defers_without_a_request() -> None:
     assert producer.sent[-1][1]["lastError"].startswith("circuit open")
 
 
+def test_what_waits_when_its_partition_is_revoked_is_left_to_the_new_owner() -> None:
+    async def go():
+        gate = asyncio.Event()
+        revoked = [False]
+
+        async def hang(_request):
+            await gate.wait()
+            return httpx.Response(200)
+
+        d, producer, requests = dispatcher(hang, FakeSubscriptions(subscription()))
+        finished: list[int] = []
+        for offset in range(SETTINGS.webhook_endpoint_concurrency + 3):  # 3 wait behind the lane's 8
+            source = Source(TOPICS.webhooks.name, 0, offset, b"S:c-1", lambda: not revoked[0])
+            d.submit(Delivery(dict(MESSAGE), subscription(), 0, source, None, lambda: finished.append(1)))
+        await asyncio.sleep(0.05)
+        revoked[0] = True
+        gate.set()
+        await settle(d)
+        source = Source(TOPICS.webhooks.name, 0, 99, b"S:c-1", lambda: not revoked[0])
+        d.submit(Delivery(dict(MESSAGE), subscription(), 0, source, None, lambda: finished.append(1)))
+        await settle(d)
+        return requests, producer, finished
+
+    requests, producer, finished = asyncio.run(go())
+    concurrency = SETTINGS.webhook_endpoint_concurrency
+    assert len(requests) == concurrency  # those in flight finish; the waiting ones and the late one are not sent
+    assert len(finished) == concurrency
+    assert not [r for _topic, r, _headers in producer.sent if r.get("lastError")]  # nothing deferred either
+
+
 def test_a_full_backlog_defers_instead_of_queueing() -> None:
     async def go():
         gate = asyncio.Event()
