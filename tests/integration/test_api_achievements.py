@@ -167,6 +167,11 @@ def test_patch_merges_into_the_stored_definition(api) -> None:
     patch({"rules": [{"achievementRuleId": rule_id, "conditions": conditions}]})
     body = get(client, url)
     assert body["rules"][0]["conditions"] == conditions
+    assert body["rules"][0]["achievementRuleId"] == rule_id  # Open Loyalty: conditions keep members' progress
+
+    patch({"rules": [{"achievementRuleId": rule_id, "limit": {"value": 2, "interval": {"type": "calendarDays"}}}]})
+    body = get(client, url)
+    assert body["rules"][0]["limit"]["value"] == 2 and body["rules"][0]["conditions"] == conditions
     assert body["rules"][0]["achievementRuleId"] != rule_id  # a rules change bumps rulesVersion
     assert body["rules"][0]["translations"]["en"]["name"] == "streak, renamed"
 
@@ -179,11 +184,11 @@ def test_patch_merges_into_the_stored_definition(api) -> None:
     versions = [
         r.record["rulesVersion"]
         for r in TopicReader(settings, settings.topic_prefix + "achievements").wait_for(
-            lambda rs: sum(1 for r in rs if r.key == f"DEFAULT:{achievement_id}".encode()) >= 5, timeout=30
+            lambda rs: sum(1 for r in rs if r.key == f"DEFAULT:{achievement_id}".encode()) >= 6, timeout=30
         )
         if r.key == f"DEFAULT:{achievement_id}".encode()
     ]
-    assert versions == [1, 1, 1, 1, 2]
+    assert versions == [1, 1, 1, 1, 1, 2]
 
 
 def test_unknown_achievement_is_404_and_bad_put_is_400(api) -> None:
