@@ -276,6 +276,13 @@ def _step(run: Any, url: str, hooks: Path, rate: float, step: int, procs: Procs)
     }
 
 
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/ready", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def e2e(run: Any) -> dict[str, Any]:
     """HTTP 200 → webhook at the receiver, with the whole stack, at each offered rate (open loop)."""
     settings = run.settings("e2e.")
@@ -290,9 +297,11 @@ def e2e(run: Any) -> dict[str, Any]:
         procs.service("processor", "processors")
         procs.service("sender", "webhook_sender")
         url = _start_api(run, procs)
-        # ready when a warm-up event's webhook arrives (the processor and the sender are up)
+        # ready when a warm-up event's webhook arrives (the processor and the sender are up) and the API reports
+        # ready (issue 14: "/ready means caught up": its copies of the members and read models, the groups)
         wait_until(lambda: any(e.startswith("bench-warmup") for _, e in arrivals(hooks)), timeout=300,
                    what="the warm-up webhook", interval=0.5)  # fmt: skip
+        wait_until(lambda: _ready(url), timeout=300, what="the API's /ready", interval=0.5)
         time.sleep(2)
         for step, rate in enumerate(run.e2e_rates()):
             steps.append(_step(run, url, hooks, rate, step, procs))
