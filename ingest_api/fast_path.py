@@ -3,7 +3,7 @@
 In the ingest benchmark's profile FastAPI's routing, dependency solving and exception layers were half of
 every single-event request's CPU (docs/benchmarks.md). This pure ASGI layer takes that one request as far as
 it can without an answer other than 200, with the route's own pieces: the body guard's size limit and strict
-JSON, the route's pydantic model, the domain's validation (``routes/custom_events.problems_of``), the key
+JSON, the route's pydantic model, the domain's validation (``intake.event_problems``), the key
 check and the store's rate limit (``deps``), and the write (``routes/custom_events.write_event``).
 
 Whatever would not be a 200 (a body too large or chunked, not JSON, invalid; an unknown store, a missing or
@@ -26,8 +26,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ingest_api.body_guard import ClientGone, is_json, read_limited, replay, request_chunks
 from ingest_api.deps import Runtime, authenticate
 from ingest_api.errors import ApiError, error_response
+from ingest_api.intake import event_problems
 from ingest_api.models import CustomEventRequest
-from ingest_api.routes.custom_events import PATH, problems_of, router, write_event
+from ingest_api.routes.custom_events import PATH, router, write_event
 
 _EVENT_PATH = re.compile(r"^/api/([A-Za-z0-9_-]{1,64})/customEvent$")  # deps.STORE_CODE
 _JSON = [(b"content-type", b"application/json")]
@@ -83,7 +84,7 @@ class FastEvents:
         except (orjson.JSONDecodeError, ValidationError):
             return False
         now = datetime.now(UTC)
-        if problems_of(runtime, store, request.event, now):
+        if event_problems(store, request.event, runtime.control, now):
             return False
         try:
             authenticate(runtime.settings, store_code, _header(scope, b"x-auth-token"))

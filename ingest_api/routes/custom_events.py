@@ -1,7 +1,8 @@
 """POST /api/{storeCode}/customEvent: validate, stamp, write, answer after the broker's ack.
 
 The requests that succeed usually arrive through ``ingest_api/fast_path.py``, which calls the same two
-functions below without FastAPI's machinery; this route answers everything else (and documents the path).
+pieces (``intake.event_problems``, ``write_event``) without FastAPI's machinery; this route answers
+everything else (and documents the path).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter
 
 from ingest_api.deps import Runtime, RuntimeDep, StoreDep
-from ingest_api.errors import BadRequest, FieldProblem
+from ingest_api.errors import BadRequest
 from ingest_api.intake import event_problems, event_record
 from ingest_api.metrics import EVENTS_ACCEPTED
 from ingest_api.models import CustomEventCreated, CustomEventRequest, EventIn
@@ -21,11 +22,6 @@ from loyalty_stream.domain.clock import iso_utc
 
 router = APIRouter(tags=["Custom Event"])
 PATH = "/api/{storeCode}/customEvent"
-
-
-def problems_of(runtime: Runtime, store: Store, event: EventIn, now: datetime) -> list[FieldProblem]:
-    """What is wrong with an event the model accepted (nothing: it can be written)."""
-    return event_problems(store, event, runtime.control, now)
 
 
 async def write_event(runtime: Runtime, store: Store, event: EventIn, now: datetime) -> str:
@@ -41,7 +37,7 @@ async def write_event(runtime: Runtime, store: Store, event: EventIn, now: datet
 @router.post(PATH, response_model=CustomEventCreated, responses=ERRORS)
 async def post_custom_event(body: CustomEventRequest, store: StoreDep, runtime: RuntimeDep) -> CustomEventCreated:
     now = datetime.now(UTC)
-    problems = problems_of(runtime, store, body.event, now)
+    problems = event_problems(store, body.event, runtime.control, now)
     if problems:
         raise BadRequest(problems)
     return CustomEventCreated(customEventId=await write_event(runtime, store, body.event, now))

@@ -15,6 +15,7 @@ makes the value None: the event is not counted (``aggregation_value_invalid``).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Final
 
@@ -117,21 +118,20 @@ class _Parser:
     def peek(self) -> str | tuple[str, ...] | Number | None:
         return self.tokens[self.at] if self.at < len(self.tokens) else None
 
-    def expr(self) -> None:
-        self.term()
-        while self.peek() in ("+", "-"):
+    def _binary(self, operators: tuple[str, str], operand: Callable[[], None]) -> None:
+        """operand ((one of operators) operand)*, each operator after its operands (postfix)."""
+        operand()
+        while self.peek() in operators:
             operator = self.tokens[self.at]
             self.at += 1
-            self.term()
+            operand()
             self.program.append(operator)
 
+    def expr(self) -> None:
+        self._binary(("+", "-"), self.term)
+
     def term(self) -> None:
-        self.factor()
-        while self.peek() in ("*", "/"):
-            operator = self.tokens[self.at]
-            self.at += 1
-            self.factor()
-            self.program.append(operator)
+        self._binary(("*", "/"), self.factor)
 
     def factor(self) -> None:
         token = self.peek()

@@ -156,9 +156,7 @@ def read_aggregation(raw: Any, path: str, report: Report) -> Aggregation:
     try:
         expression = parse_expression(rule)
     except ExpressionError as exc:
-        report.add(
-            f"{path}.rule", f"must be an expression of event.body.<field> attributes, numbers, + - * / and (): {exc}"
-        )
+        report.add(f"{path}.rule", f"{_EXPRESSION}: {exc}")
         return Aggregation()
     return Aggregation("sum", rule, expression.path, None if expression.path else expression)
 
