@@ -94,6 +94,9 @@ class Lane:
 
     async def _turn(self, deadline: float) -> bool:
         """Wait for a slot; False when still waiting at ``deadline`` while the lane holds more than its backlog."""
+        if not self.semaphore.locked():  # a slot is free (and nobody queued for one): no timer, no task
+            await self.semaphore.acquire()
+            return True
         try:
             await asyncio.wait_for(self.semaphore.acquire(), max(0.0, deadline - time.monotonic()))
             return True
