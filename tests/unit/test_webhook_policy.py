@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 
 import pytest
 
@@ -185,7 +186,9 @@ def test_what_a_lane_held_beyond_its_backlog_and_could_not_start_in_time_is_hand
             return run
 
         tasks = [lane.submit(None, work(n), late(n)) for n in range(10)]
-        await asyncio.sleep(0.3)
+        deadline = time.monotonic() + 5
+        while lane.pending > 3 and time.monotonic() < deadline:  # until what is beyond the backlog went back
+            await asyncio.sleep(0.01)
         gate.set()
         await asyncio.gather(*tasks)
         return events
