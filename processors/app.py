@@ -95,6 +95,8 @@ class Processor:
             value_serializer="raw",
         )
 
+        faust_compat.set_fetch_max_wait(app, s.processor_fetch_max_wait_ms)
+
         def raw(topic: Any) -> Any:
             return app.topic(topic.name, key_serializer="raw", value_serializer="raw", partitions=topic.partitions)
 

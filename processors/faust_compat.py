@@ -80,6 +80,20 @@ smallest change we found.
    tasks created while a bare agent drains a topic (the patched loop makes ~0 per record, faust's ~4).
    Written up for upstream in docs/faust-upstream.md.
 
+6. A fetch that holds back every partition of the worker for 1.5 s (``AIOKafkaConsumerThread._create_worker_consumer``)
+   faust creates its aiokafka consumer with ``fetch_max_wait_ms=1500``, written into the call (no setting).
+   aiokafka sends one fetch request per broker at a time, for the partitions that hold no unread records when
+   it is sent; the broker holds it until one of them has data or the wait is over. Under steady load the
+   request is often sent while the partitions with traffic still have records waiting to be read: it then
+   covers only quiet ones (the control-plane topics, a member-events partition) and holds for the full 1.5 s,
+   during which nothing more is fetched for any partition; the records of those 1.5 s then come as one batch
+   of 2,000. That was the latency phase's seconds at 2,000 events/s with the worker half idle (a trace of the
+   fetch loop: empty ``getmany`` calls of exactly 1 s, then 2,000 records 1.7 s old; docs/benchmarks.md). Fix:
+   the consumer faust creates gets the wait the app sets (``LOYALTY_PROCESSOR_FETCH_MAX_WAIT_MS``, 20 ms by
+   default): a request over quiet partitions comes back within it and the next one covers the busy ones.
+   An idle worker then asks the broker ~50 times a second instead of less than once.
+   ``tests/unit/test_faust_fetch_wait.py`` fails without it (the consumer faust builds keeps 1,500 ms).
+
 Helpers that reach into faust, kept here so no other module does: ``LocalStore`` (a table's local RocksDB
 store, read and written per partition, with faust's persisted changelog offsets; ``processors/tables.py``
 writes the changelog itself) and ``check_versions`` (the processor refuses to start on other faust, aiokafka
@@ -127,6 +141,7 @@ _ORIGINALS: dict[tuple[type, str], Callable[..., Any]] = {
     (FlowControlEvent, "resume"): FlowControlEvent.resume,
     (GroupCoordinator, "_perform_assignment"): GroupCoordinator._perform_assignment,
     (Consumer, "_drain_messages"): Consumer._drain_messages,
+    (AIOKafkaConsumerThread, "_create_worker_consumer"): AIOKafkaConsumerThread._create_worker_consumer,
 }
 
 
@@ -380,6 +395,23 @@ async def drain_messages(self: Consumer, fetcher: Any) -> None:
         unset_flag(CONSUMER_FETCHING)
 
 
+# -- fix 6 ----------------------------------------------------------------------------------------------------
+FETCH_MAX_WAIT_MS = 20  # when the app sets none (set_fetch_max_wait)
+
+
+def set_fetch_max_wait(app: Any, milliseconds: int) -> None:
+    """How long the broker may hold a fetch of ``app``'s worker consumer that finds no records (fix 6)."""
+    app.loyalty_fetch_max_wait_ms = milliseconds
+
+
+def create_worker_consumer(self: AIOKafkaConsumerThread, transport: Any) -> AIOKafkaConsumer:
+    """faust's worker consumer with the app's fetch wait instead of faust's fixed 1,500 ms; aiokafka builds its
+    fetcher from ``_fetch_max_wait_ms`` when the consumer starts, which is after this."""
+    consumer = _ORIGINALS[(AIOKafkaConsumerThread, "_create_worker_consumer")](self, transport)
+    consumer._fetch_max_wait_ms = getattr(self.app, "loyalty_fetch_max_wait_ms", FETCH_MAX_WAIT_MS)
+    return consumer
+
+
 # -- helpers: a table's local store -----------------------------------------------
 class LocalStore:
     """A faust table's local store, per partition, without faust's changelog writes (the caller produces the
@@ -451,6 +483,7 @@ _PATCHES: dict[tuple[type, str], Callable[..., Any]] = {
     (FlowControlEvent, "resume"): resume,
     (GroupCoordinator, "_perform_assignment"): perform_assignment,
     (Consumer, "_drain_messages"): drain_messages,
+    (AIOKafkaConsumerThread, "_create_worker_consumer"): create_worker_consumer,
 }
 
 

@@ -177,6 +177,13 @@ class Settings(BaseSettings):
     processor_batch_seconds: float = Field(
         0.005, gt=0, description="How long a processor agent waits for a batch to fill before it processes it"
     )
+    processor_fetch_max_wait_ms: int = Field(
+        20,
+        ge=1,
+        le=1500,
+        description="How long the broker may hold a processor fetch that finds no records (faust's 1,500 held "
+        "busy partitions back: processors/faust_compat.py, fix 6)",
+    )
     processor_emit_outputs: bool = Field(True, description="Send progress records and webhooks (replays: off)")
     processor_claims: bool = Field(True, description="Run the member-claims agent (replays: off)")
     parking_max_per_store: int = Field(10000, ge=1, description="Events of unknown members kept per store")
