@@ -29,7 +29,7 @@ from bench.harness import (
     summarize_profile,
 )
 from bench.workload import STORES, subscription
-from loyalty_stream.tools.procs import free_port, wait_until
+from loyalty_stream.tools.procs import answers_ok, free_port, wait_until
 
 WRK_LUA = Path(__file__).parent / "wrk" / "events.lua"
 KEYS = {"DEFAULT": "dev-key", "OTHER": "other-key"}
@@ -276,13 +276,6 @@ def _step(run: Any, url: str, hooks: Path, rate: float, step: int, procs: Procs)
     }
 
 
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/ready", timeout=5).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def e2e(run: Any) -> dict[str, Any]:
     """HTTP 200 → webhook at the receiver, with the whole stack, at each offered rate (open loop)."""
     settings = run.settings("e2e.")
@@ -301,7 +294,7 @@ def e2e(run: Any) -> dict[str, Any]:
         # ready (issue 14: "/ready means caught up": its copies of the members and read models, the groups)
         wait_until(lambda: any(e.startswith("bench-warmup") for _, e in arrivals(hooks)), timeout=300,
                    what="the warm-up webhook", interval=0.5)  # fmt: skip
-        wait_until(lambda: _ready(url), timeout=300, what="the API's /ready", interval=0.5)
+        wait_until(lambda: answers_ok(f"{url}/ready", timeout=5), timeout=300, what="the API's /ready", interval=0.5)
         time.sleep(2)
         for step, rate in enumerate(run.e2e_rates()):
             steps.append(_step(run, url, hooks, rate, step, procs))

@@ -131,6 +131,7 @@ from faust.types import TP
 from mode.utils.queues import FlowControlEvent
 from rocksdict import WriteBatch
 
+from loyalty_stream.config.settings import Settings
 from loyalty_stream.domain.errors import LoyaltyError
 
 log = logging.getLogger(__name__)
@@ -396,7 +397,8 @@ async def drain_messages(self: Consumer, fetcher: Any) -> None:
 
 
 # -- fix 6 ----------------------------------------------------------------------------------------------------
-FETCH_MAX_WAIT_MS = 20  # when the app sets none (set_fetch_max_wait)
+# When the app sets none (set_fetch_max_wait): the setting's default, the one place its value is written.
+FETCH_MAX_WAIT_MS: int = Settings.model_fields["processor_fetch_max_wait_ms"].default
 
 
 def set_fetch_max_wait(app: Any, milliseconds: int) -> None:

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -82,6 +83,15 @@ def port_open(host: str, port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0
+
+
+def answers_ok(url: str, *, timeout: float = 0.3) -> bool:
+    """Does a GET of ``url`` answer 200 (a service's /ready, /health)? False when it answers otherwise or not."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
 
 
 def free_port() -> int:

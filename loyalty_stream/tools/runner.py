@@ -14,13 +14,12 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 
 from loyalty_stream.config.settings import Settings
 from loyalty_stream.kafka.client import create_topics
 from loyalty_stream.tools.localkafka import LocalBroker
-from loyalty_stream.tools.procs import spawn, stop_all
+from loyalty_stream.tools.procs import answers_ok, spawn, stop_all
 
 log = logging.getLogger("loyalty_stream.run")
 
@@ -41,14 +40,6 @@ def _local_env(settings: Settings) -> dict[str, str]:
     if "LOYALTY_WEBHOOK_ALLOW_LOOPBACK" not in os.environ:
         env["LOYALTY_WEBHOOK_ALLOW_LOOPBACK"] = "true"  # local mode: receivers on 127.0.0.1 are fine
     return env
-
-
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=0.3) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
 
 
 def _ports(settings: Settings) -> dict[str, int]:
@@ -82,7 +73,7 @@ def run(settings: Settings) -> int:
         while not stopping.wait(0.5):
             for service in services:
                 _supervise(service, env)
-            if waiting and all(_ready(f"http://127.0.0.1:{port}/ready") for port in waiting.values()):
+            if waiting and all(answers_ok(f"http://127.0.0.1:{port}/ready") for port in waiting.values()):
                 where = ", ".join(f"{name} :{port}" for name, port in waiting.items())
                 print(f"loyalty-stream: ready ({where}; each serves /health, /ready, /metrics)", flush=True)
                 waiting = {}

@@ -13,7 +13,6 @@ from processors import faust_compat
 def _worker_consumer_wait(configure: int | None) -> int:
     async def build() -> int:
         app = faust.App(f"fetch-wait-{configure}", broker="kafka://127.0.0.1:9", autodiscover=False)
-        app.tables.changelog_topics  # noqa: B018  (faust decides the assignor from it; no broker is contacted)
         if configure is not None:
             faust_compat.set_fetch_max_wait(app, configure)
         thread = app.consumer._thread

@@ -13,6 +13,7 @@ from loyalty_stream.config.settings import Settings
 from loyalty_stream.kafka.topics import build_topics
 from schemas.serde import Serde
 from tests.support.posters import MockPoster
+from tests.support.waiting import until
 from webhook_sender.breaker import CircuitBreaker
 from webhook_sender.delivery import Attempt
 from webhook_sender.dispatch import Delivery, Dispatcher
@@ -193,9 +194,7 @@ def test_what_waits_when_its_partition_is_revoked_is_left_to_the_new_owner() -> 
         for offset in range(SETTINGS.webhook_endpoint_concurrency + 3):  # 3 wait behind the lane's 8
             source = Source(TOPICS.webhooks.name, 0, offset, b"S:c-1", lambda: not revoked[0])
             d.submit(Delivery(dict(MESSAGE), subscription(), 0, source, None, lambda: finished.append(1)))
-        deadline = time.monotonic() + 5
-        while len(requests) < SETTINGS.webhook_endpoint_concurrency and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)  # until the lane's slots are all in flight
+        await until(lambda: len(requests) >= SETTINGS.webhook_endpoint_concurrency, what="the lane's slots in flight")
         revoked[0] = True
         gate.set()
         await settle(d)

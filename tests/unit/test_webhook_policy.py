@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 
 import pytest
 
 from loyalty_stream.config.settings import Settings, parse_duration, parse_durations
 from loyalty_stream.kafka.topics import WEBHOOK_RETRY_DELAYS, build_topics
+from tests.support.waiting import until
 from webhook_sender import lanes
 from webhook_sender.breaker import CircuitBreaker
 from webhook_sender.lanes import Lane
@@ -186,9 +186,7 @@ def test_what_a_lane_held_beyond_its_backlog_and_could_not_start_in_time_is_hand
             return run
 
         tasks = [lane.submit(None, work(n), late(n)) for n in range(10)]
-        deadline = time.monotonic() + 5
-        while lane.pending > 3 and time.monotonic() < deadline:  # until what is beyond the backlog went back
-            await asyncio.sleep(0.01)
+        await until(lambda: lane.pending <= 3, what="what is beyond the backlog handed back")
         gate.set()
         await asyncio.gather(*tasks)
         return events
