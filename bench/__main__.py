@@ -132,8 +132,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--e2e-seconds", type=float, default=10, help="seconds of offered load per e2e step")
     ap.add_argument("--latency-rate", type=float, default=2000, help="events/s produced in the latency phase")
     ap.add_argument("--latency-seconds", type=float, default=30, help="measured seconds of load, latency phase")
-    ap.add_argument("--latency-warmup", type=float, default=5, help="seconds of load before the latency phase "
-                    "measures (a worker that has just started fills its caches)")  # fmt: skip
+    ap.add_argument("--latency-warmup", type=float, default=30, help="seconds of the same load, then drained, "
+                    "before the latency phase measures (the broker's JIT compiler: docs/benchmarks.md)")  # fmt: skip
     ap.add_argument("--ingest-seconds", type=int, default=15, help="seconds per wrk run")
     ap.add_argument("--registrations", type=int, default=2000, help="POST /member from 50 clients (and a quarter "
                     "of it sequentially)")  # fmt: skip

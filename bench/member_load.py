@@ -98,63 +98,86 @@ class _FirstProgress:
         self.consumer.close()
 
 
+def _offer(
+    p: Any, topic: str, records: list[tuple[str, bytes, bytes]], rate: float, desc: str
+) -> tuple[dict[str, float], float]:
+    """Produce ``records`` open loop at ``rate`` (in 5 ms steps: every record due by now goes out, whatever the
+    processor does); returns each one's produce time (epoch ms, by customEventId) and the seconds it took."""
+    produced: dict[str, float] = {}
+    started, sent = time.monotonic(), 0
+    with tqdm(total=len(records), desc=desc) as bar:
+        while sent < len(records):
+            due = min(len(records), int((time.monotonic() - started) * rate) + 1)
+            now_ms = time.time() * 1000
+            for n in range(sent, due):
+                cid, key, value = records[n]
+                produced[cid] = now_ms
+                p.produce(topic, key=key, value=value)
+            bar.update(due - sent)
+            sent = due
+            p.poll(0)
+            time.sleep(0.005)
+    took = time.monotonic() - started
+    p.flush(60)
+    return produced, took
+
+
+def _latencies(produced: dict[str, float], first: dict[str, int]) -> list[float]:
+    return [first[cid] - at for cid, at in produced.items() if cid in first]
+
+
 def latency(run: Any) -> dict[str, Any]:
-    """Open-loop load at ``--latency-rate`` for ``--latency-warmup`` seconds (not measured: a worker that has
-    just started fills its caches and its broker its segments), then ``--latency-seconds`` measured."""
+    """``--latency-warmup`` seconds of load at ``--latency-rate`` on a worker just started, drained; then
+    ``--latency-seconds`` of the same load, measured. The warm-up is what a broker started minutes ago needs:
+    its JIT compiler takes 30-60 % of a core for the first ~20 s of a new load on this machine (sampled per
+    thread, docs/benchmarks.md), and the backlog it causes takes as long again to drain. Its latencies are
+    reported apart (``warmup_latency_ms``), never mixed into the measured ones."""
     rate, seconds, warmup = run.args.latency_rate, run.args.latency_seconds, run.args.latency_warmup
     settings = run.settings("lat.")
     people = member_ids(20_000, run.args.seed + 11)
     load_control_plane(settings, people, [subscription(store, 0, "http://127.0.0.1:9/hook") for store in STORES])
     topic = build_topics(settings).custom_events.name
-    total = int(rate * (warmup + seconds))
+    warm_count, total = int(rate * warmup), int(rate * warmup) + int(rate * seconds)
     records = []
     for event in events(total, people, run.args.seed, ids="latency"):
         records.append((custom_event_id(event["storeCode"], event["eventId"]), event_key(event), as_json(event)))
-    measured_from = int(rate * warmup)
     outcomes = Outcomes(settings)
     progress = _FirstProgress(settings)
-    produced: dict[str, float] = {}  # customEventId -> produce time (epoch ms), measured events only
     with Procs(settings, run.logs / "latency") as procs:
         procs.service("processor", "processors")
         _produce(settings, list(events(200, people, run.args.seed, ids="latency-ready")))
         _drained(outcomes, 200, run.args.timeout, "processor ready")
         p = producer(settings, **{"linger.ms": 1})
-        started, sent = time.monotonic(), 0
-        with tqdm(total=len(records), desc=f"latency at {rate:g}/s ({warmup:g} s warm-up)") as bar:
-            while sent < len(records):
-                # Open loop, in 5 ms steps: every event due by now goes out, whatever the processor does.
-                due = min(len(records), int((time.monotonic() - started) * rate) + 1)
-                now_ms = time.time() * 1000
-                for n in range(sent, due):
-                    cid, key, value = records[n]
-                    if n >= measured_from:
-                        produced[cid] = now_ms
-                    p.produce(topic, key=key, value=value)
-                bar.update(due - sent)
-                sent = due
-                p.poll(0)
-                time.sleep(0.005)
-        sent_seconds = time.monotonic() - started
-        p.flush(60)
-        _drained(outcomes, len(records), run.args.timeout, "latency outcomes")  # every event decided
+        warmed: dict[str, float] = {}
+        if warm_count:
+            warmed, _took = _offer(p, topic, records[:warm_count], rate, f"latency warm-up at {rate:g}/s")
+            _drained(outcomes, warm_count, run.args.timeout, "latency warm-up drained")
+        produced, sent_seconds = _offer(p, topic, records[warm_count:], rate, f"latency at {rate:g}/s")
+        _drained(outcomes, total - warm_count, run.args.timeout, "latency outcomes")  # every event decided
         progress.read(5.0)
     outcomes.close()
     progress.close()
-    latencies = [progress.first[cid] - at for cid, at in produced.items() if cid in progress.first]
+    latencies = _latencies(produced, progress.first)
     start_ms = min(produced.values())
     by_second: dict[int, list[float]] = {}
     for cid, at in produced.items():
         if cid in progress.first:
             by_second.setdefault(int((at - start_ms) / 1000), []).append(progress.first[cid] - at)
+    warm_latencies = _latencies(warmed, progress.first)
     return {
         "offered_per_s": rate,
         "seconds": seconds,
         "warmup_seconds": warmup,
         "events": len(produced),
-        "achieved_send_per_s": round(len(records) / sent_seconds, 1),
+        "achieved_send_per_s": round(len(produced) / sent_seconds, 1),
         "with_progress": len(latencies),
-        "latency_ms": {**percentiles(latencies, (50, 90, 99)), "max": round(max(latencies), 2) if latencies else None},
+        "latency_ms": _summary(latencies),
+        "warmup_latency_ms": _summary(warm_latencies),
         "p99_ms_by_second": [percentiles(by_second.get(s, []), (99,)).get("p99") for s in range(max(by_second) + 1)]
         if by_second
         else [],
     }
+
+
+def _summary(latencies: list[float]) -> dict[str, float | None]:
+    return {**percentiles(latencies, (50, 90, 99)), "max": round(max(latencies), 2) if latencies else None}
