@@ -7,7 +7,8 @@ Why in that order (docs/reliability.md):
 - A table value reaches the changelog only once every output of the batch is on the broker. A kill -9 at any
   instant therefore leaves either no changelog record of a member's change (the re-delivered events are
   applied again, and give the same outputs, with the same messageIds), or the record with all its outputs
-  already sent.
+  already sent. A wave carries the table writes of several chunks only when every one of them, and every
+  chunk before them, has its outputs on the broker (``Pipeline``).
 - The local store is written only once the changelog has the value: the local store is never ahead of the
   changelog, so what a restarted worker finds locally and what a worker taking the partition over restores
   from the changelog are the same.
@@ -188,24 +189,23 @@ class BatchTable(Protocol):
     """A table whose writes a batch holds back until its outputs are on the broker (processors/tables.py)."""
 
     def seal(self) -> Any: ...
-    def produce_layer(self, layer: Any, producer: OutputProducer, delivery: Delivery) -> None: ...
-    def apply_layer(self, layer: Any, delivery: Delivery) -> None: ...
+    def produce_layers(self, layers: Sequence[Any], producer: OutputProducer, delivery: Delivery) -> None: ...
+    def apply_layers(self, layers: Sequence[Any], delivery: Delivery) -> None: ...
     def discard_layers(self) -> None: ...
 
 
 class Batch:
     """The records and table writes of one chunk of events. ``send`` produces at once (wave 1); the tables hold
-    their writes until ``commit``. Chunks are chained (``previous``): a chunk's table writes reach the changelog
-    and the local store only after the chunk before it, so the last value of a key is always its newest, and a
-    chunk's commit overlaps the computation of the next one (docs/benchmarks.md)."""
+    their writes until the chunk's outputs are on the broker (wave 2: ``write_tables``, alone by ``commit`` or
+    with the chunks around it by a ``Pipeline``)."""
 
-    def __init__(self, producer: OutputProducer, tables: Iterable[BatchTable], previous: Batch | None = None) -> None:
+    def __init__(self, producer: OutputProducer, tables: Iterable[BatchTable]) -> None:
         self._producer = producer
         self._tables = tuple(tables)
-        self._previous = previous
         self._outputs = Delivery(asyncio.get_running_loop())
-        self._layers: tuple[Any, ...] | None = None
-        self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.layers: tuple[Any, ...] | None = None
+        self.outputs_written = False
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()  # its table writes applied
         self.started = time.monotonic()
 
     def send(
@@ -225,36 +225,42 @@ class Batch:
 
     def seal(self) -> None:
         """The chunk's table writes are complete: later writes belong to the next chunk."""
-        self._layers = tuple(table.seal() for table in self._tables)
+        if self.layers is None:
+            self.layers = tuple(table.seal() for table in self._tables)
+
+    async def settle_outputs(self) -> None:
+        await self._producer.settle(self._outputs)
+        self.outputs_written = True
 
     async def commit(self) -> None:
-        if self._layers is None:
-            self.seal()
-        assert self._layers is not None
-        try:
-            await self._producer.settle(self._outputs)
-            if self._previous is not None:
-                await asyncio.shield(self._previous._done)  # its changelog records go first
-            changes = Delivery(asyncio.get_running_loop(), offsets=True)
-            for table, layer in zip(self._tables, self._layers, strict=True):
-                table.produce_layer(layer, self._producer, changes)
-            await self._producer.settle(changes)
-            for table, layer in zip(self._tables, self._layers, strict=True):
-                table.apply_layer(layer, changes)
-        except BaseException as exc:
-            if not self._done.done():
-                self._done.set_exception(exc)
-                self._done.exception()  # retrieved: the chunk after it fails on it too, nobody else need look
-            raise
-        self._done.set_result(None)
+        """A batch on its own (the claims agent): its outputs, then its table writes."""
+        self.seal()
+        await self.settle_outputs()
+        await write_tables(self._producer, self._tables, [self])
+
+
+async def write_tables(producer: OutputProducer, tables: Sequence[BatchTable], batches: Sequence[Batch]) -> None:
+    """Wave 2 of ``batches`` (sealed in this order, every one's outputs on the broker): each key's newest value
+    to the changelog, and once the broker has them, to the local store. One wave for every chunk whose outputs
+    are written: the chain of waves is as fast as one changelog round trip, however small the chunks."""
+    changes = Delivery(asyncio.get_running_loop(), offsets=True)
+    for index, table in enumerate(tables):
+        table.produce_layers([batch.layers[index] for batch in batches if batch.layers], producer, changes)
+    await producer.settle(changes)
+    for index, table in enumerate(tables):
+        table.apply_layers([batch.layers[index] for batch in batches if batch.layers], changes)
 
 
 class Pipeline:
     """An agent's chunks of events, each computed, then committed in the background while the agent goes on with
-    the next; a chunk's events are acknowledged to faust (so their offsets may be committed) only once its
-    commit is done. faust's ``Stream.noack_take`` leaves the acknowledging to us; at a rebalance faust waits for
-    every event it handed out to be acknowledged (``stream_wait_empty``), so no partition changes hands while
-    a chunk of it is being committed."""
+    the next; a chunk's events are acknowledged to faust (so their offsets may be committed) only once its table
+    writes are applied. One writer task takes the table writes of every chunk whose outputs are on the broker,
+    oldest first and never past one whose outputs are not, into one wave (``write_tables``), then the next: the
+    newest value of a key is always the last one written, in the changelog and in the local store.
+
+    faust's ``Stream.noack_take`` leaves the acknowledging to us; at a rebalance faust waits for every event it
+    handed out to be acknowledged (``stream_wait_empty``), so no partition changes hands while a chunk of it is
+    being committed."""
 
     def __init__(self, producer: OutputProducer, tables: Iterable[BatchTable], stream: Any, *, in_flight: int = 8):
         self._producer = producer
@@ -262,30 +268,60 @@ class Pipeline:
         self._stream = stream
         self._max_in_flight = in_flight
         self._commits: deque[asyncio.Task[None]] = deque()
-        self._last: Batch | None = None
+        self._waiting: deque[Batch] = deque()  # sealed, table writes not yet applied, oldest first
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
 
     def chunk(self) -> Batch:
-        self._last = Batch(self._producer, self._tables, self._last)
-        return self._last
+        return Batch(self._producer, self._tables)
 
     async def commit(self, batch: Batch, events: Sequence[Any]) -> None:
         """Start the chunk's commit; acknowledge its events when it is done. Waits while too many chunks are in
         flight, and raises if an earlier commit failed (the agent restarts; those events are never committed)."""
         batch.seal()
+        self._waiting.append(batch)
+        if self._writer is None:
+            self._writer = asyncio.ensure_future(self._write())
         self._commits.append(asyncio.ensure_future(self._commit_and_ack(batch, events)))
         while self._commits and (self._commits[0].done() or len(self._commits) > self._max_in_flight):
             await self._commits.popleft()
 
     async def _commit_and_ack(self, batch: Batch, events: Sequence[Any]) -> None:
-        await batch.commit()
+        await batch.settle_outputs()
+        self._wake.set()
+        await asyncio.shield(batch.done)  # shielded: cancelling this task must not fail the writer's future
         for event in events:
             await self._stream.ack(event)
+
+    async def _write(self) -> None:
+        waiting, wave = self._waiting, list[Batch]()
+        try:
+            while True:
+                while not (waiting and waiting[0].outputs_written):
+                    self._wake.clear()
+                    await self._wake.wait()
+                wave = []
+                while waiting and waiting[0].outputs_written:
+                    wave.append(waiting.popleft())
+                await write_tables(self._producer, self._tables, wave)
+                for batch in wave:
+                    batch.done.set_result(None)
+        except BaseException as exc:
+            failed = exc if isinstance(exc, Exception) else RuntimeError(f"table writes stopped: {exc!r}")
+            for batch in (*wave, *waiting):
+                if not batch.done.done():
+                    batch.done.set_exception(failed)
+                    batch.done.exception()  # retrieved: its commit task raises it to the agent
+            raise
 
     def abort(self) -> None:
         """After a failure: forget every table write not yet committed; the chunks in flight fail after it."""
         for task in self._commits:
             task.cancel()
         self._commits.clear()
+        if self._writer is not None:
+            self._writer.cancel()
+            self._writer = None
+        self._waiting.clear()
         for table in self._tables:
             table.discard_layers()
-        self._last = None

@@ -14,7 +14,7 @@ Three tables, co-partitioned with the input and member-events topics:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,24 +76,33 @@ class ChangelogTable:
         self.sealed.append(layer)
         return layer
 
-    def produce_layer(self, layer: Layer, producer: OutputProducer, delivery: Delivery) -> None:
-        for (partition, key), value in layer.items():
+    def produce_layers(self, layers: Sequence[Layer], producer: OutputProducer, delivery: Delivery) -> None:
+        """Each key's newest value of ``layers`` (oldest first): one changelog record per key, however many chunks
+        wrote it."""
+        newest: Layer = {}
+        for layer in layers:
+            newest.update(layer)
+        for (partition, key), value in newest.items():
             producer.produce(delivery, self.topic, value, key, partition)
 
-    def apply_layer(self, layer: Layer, delivery: Delivery) -> None:
-        by_partition: dict[int, list[tuple[bytes, bytes | None]]] = {}
-        for (partition, key), value in layer.items():
-            by_partition.setdefault(partition, []).append((key, value))
+    def apply_layers(self, layers: Sequence[Layer], delivery: Delivery) -> None:
+        """``layers`` (oldest first, their changelog records acknowledged in ``delivery``) into the local store:
+        one write per partition, with the changelog offset it reaches (processors/faust_compat.py)."""
+        by_partition: dict[int, dict[bytes, bytes | None]] = {}
+        for layer in layers:
+            for (partition, key), value in layer.items():
+                by_partition.setdefault(partition, {})[key] = value
         for partition, writes in by_partition.items():
             offset = delivery.last_offsets.get((self.topic, partition))
-            self.local.write(partition, writes, persisted_offset=offset)
-        assert self.sealed and self.sealed[0] is layer, "chunks are applied in the order they were sealed"
-        self.sealed.pop(0)
+            self.local.write(partition, list(writes.items()), persisted_offset=offset)
         unapplied = self.unapplied
-        for where in layer:
-            found = unapplied.get(where)
-            if found is not None and found[1] is layer:  # not written again by a later chunk
-                del unapplied[where]
+        for layer in layers:
+            assert self.sealed and self.sealed[0] is layer, "chunks are applied in the order they were sealed"
+            self.sealed.pop(0)
+            for where in layer:
+                found = unapplied.get(where)
+                if found is not None and found[1] is layer:  # not written again by a later chunk
+                    del unapplied[where]
 
     def discard_layers(self) -> None:
         self.pending = {}

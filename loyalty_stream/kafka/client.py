@@ -48,7 +48,8 @@ def consumer(settings: Settings, group: str, **extra: Any) -> Consumer:
 
 
 def admin(settings: Settings) -> AdminClient:
-    return AdminClient(settings.kafka_config())
+    config: dict[str, str | int | float | bool] = {**settings.kafka_config()}
+    return AdminClient(config)
 
 
 def create_topics(settings: Settings, topics: Iterable[Topic] | None = None, *, timeout: float = 30.0) -> list[str]:
