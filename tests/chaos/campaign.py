@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 import orjson
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from loyalty_stream.config.settings import Settings
 from loyalty_stream.domain import parse_achievement
@@ -337,7 +337,7 @@ class Campaign:
         try:
             for topic in (topics.custom_events.name, topics.member_events.name, topics.member_commands.name):
                 parts = [TopicPartition(topic, p) for p in c.list_topics(topic, timeout=10).topics[topic].partitions]
-                for tp in c.committed(parts, timeout=10):
+                for tp in _committed(c, parts):
                     behind += max(0, c.get_watermark_offsets(tp, timeout=10)[1] - max(tp.offset, 0))
             return behind
         finally:
@@ -537,3 +537,17 @@ def main() -> int:
         for note in report.notes:
             print(f"  seed {seed}: {note}", file=sys.stderr, flush=True)
     return 0 if all(r.ok for r in reports) else 1
+
+
+def _committed(consumer: Consumer, parts: list[TopicPartition], deadline: float = 30.0) -> list[TopicPartition]:
+    """The group's committed offsets; right after a broker restart the coordinator can still be moving (seen:
+    NOT_COORDINATOR from seed 6's check), so that answer is asked again until ``deadline`` seconds."""
+    end = time.monotonic() + deadline
+    while True:
+        try:
+            return list(consumer.committed(parts, timeout=10))
+        except KafkaException as exc:
+            retriable = exc.args[0].code() in (KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS)
+            if not retriable or time.monotonic() > end:
+                raise
+            time.sleep(0.5)
