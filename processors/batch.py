@@ -228,6 +228,11 @@ class Batch:
         if self.layers is None:
             self.layers = tuple(table.seal() for table in self._tables)
 
+    def sealed(self) -> tuple[Any, ...]:
+        """Its table writes, one layer per table (``seal`` comes first)."""
+        assert self.layers is not None, "a batch's table writes are written only once it is sealed"
+        return self.layers
+
     async def settle_outputs(self) -> None:
         await self._producer.settle(self._outputs)
         self.outputs_written = True
@@ -243,12 +248,13 @@ async def write_tables(producer: OutputProducer, tables: Sequence[BatchTable], b
     """Wave 2 of ``batches`` (sealed in this order, every one's outputs on the broker): each key's newest value
     to the changelog, and once the broker has them, to the local store. One wave for every chunk whose outputs
     are written: the chain of waves is as fast as one changelog round trip, however small the chunks."""
+    per_table = [[batch.sealed()[index] for batch in batches] for index in range(len(tables))]
     changes = Delivery(asyncio.get_running_loop(), offsets=True)
-    for index, table in enumerate(tables):
-        table.produce_layers([batch.layers[index] for batch in batches if batch.layers], producer, changes)
+    for table, layers in zip(tables, per_table, strict=True):
+        table.produce_layers(layers, producer, changes)
     await producer.settle(changes)
-    for index, table in enumerate(tables):
-        table.apply_layers([batch.layers[index] for batch in batches if batch.layers], changes)
+    for table, layers in zip(tables, per_table, strict=True):
+        table.apply_layers(layers, changes)
 
 
 class Pipeline:
@@ -294,7 +300,8 @@ class Pipeline:
             await self._stream.ack(event)
 
     async def _write(self) -> None:
-        waiting, wave = self._waiting, list[Batch]()
+        waiting = self._waiting
+        wave: list[Batch] = []
         try:
             while True:
                 while not (waiting and waiting[0].outputs_written):

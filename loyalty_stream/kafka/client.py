@@ -70,19 +70,17 @@ def create_topics(settings: Settings, topics: Iterable[Topic] | None = None, *, 
             except KafkaException as exc:
                 if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":  # another process won the race
                     raise
-        # The broker answers CreateTopics once the controller has the topics; its metadata cache can be a few
-        # milliseconds behind (seen: every topic "missing" right after a create), so a new topic gets time.
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                check_topics(settings, wanted, timeout=timeout)
-                break
-            except TopicMismatch:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-    else:
-        check_topics(settings, wanted, timeout=timeout)
+    # The broker answers CreateTopics once the controller has the topics; its metadata cache can be a few
+    # milliseconds behind (seen: every topic "missing" right after a create), so topics just created get time.
+    deadline = time.monotonic() + (timeout if missing else 0.0)
+    while True:
+        try:
+            check_topics(settings, wanted, timeout=timeout)
+            break
+        except TopicMismatch:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
     return [t.name for t in missing]
 
 

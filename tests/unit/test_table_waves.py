@@ -5,6 +5,7 @@ are written, chunks whose outputs are written share one wave, and each key's new
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 from typing import Any
 
 from processors.batch import Delivery, Pipeline
@@ -35,7 +36,7 @@ class Broker:
         keep = []
         for where, delivery, offset in self._unanswered:
             if where == topic:
-                delivery.on_delivery(None, _Written(where, offset))
+                delivery.on_delivery(None, _Written(where, offset))  # type: ignore[arg-type]
             else:
                 keep.append((where, delivery, offset))
         self._unanswered = keep
@@ -76,20 +77,27 @@ class Local:
         self.values.update(writes)
 
 
-def _table() -> tuple[ChangelogTable, Local]:
-    table = ChangelogTable.__new__(ChangelogTable)
-    local = Local()
-    table.local, table.topic = local, "changelog"  # type: ignore[assignment]
-    table.pending, table.sealed, table.unapplied = {}, [], {}
-    return table, local
-
-
 class Stream:
     def __init__(self) -> None:
         self.acked: list[str] = []
 
     async def ack(self, event: str) -> None:
         self.acked.append(event)
+
+
+@dataclass
+class Setup:
+    """One table on a ``Local`` store, committed through a ``Pipeline`` by a ``Broker`` the test answers."""
+
+    broker: Broker = field(default_factory=Broker)
+    stream: Stream = field(default_factory=Stream)
+    local: Local = field(default_factory=Local)
+
+    def __post_init__(self) -> None:
+        self.table = ChangelogTable.__new__(ChangelogTable)
+        self.table.local, self.table.topic = self.local, "changelog"  # type: ignore[assignment]
+        self.table.pending, self.table.sealed, self.table.unapplied = {}, [], {}
+        self.pipeline = Pipeline(self.broker, (self.table,), self.stream)  # type: ignore[arg-type]
 
 
 async def _settled() -> None:
@@ -99,9 +107,8 @@ async def _settled() -> None:
 
 def test_table_writes_wait_for_every_earlier_chunk_s_outputs_and_share_one_wave() -> None:
     async def run() -> None:
-        broker, stream = Broker(), Stream()
-        table, local = _table()
-        pipeline = Pipeline(broker, (table,), stream)  # type: ignore[arg-type]
+        setup = Setup()
+        broker, stream, local, table, pipeline = setup.broker, setup.stream, setup.local, setup.table, setup.pipeline
         first = pipeline.chunk()
         first.send("out-a", b"1")
         table.set(0, b"k", b"v1")
@@ -135,9 +142,8 @@ def test_table_writes_wait_for_every_earlier_chunk_s_outputs_and_share_one_wave(
 
 def test_a_key_written_again_while_an_earlier_wave_is_in_flight_keeps_its_newest_value() -> None:
     async def run() -> None:
-        broker, stream = Broker(), Stream()
-        table, local = _table()
-        pipeline = Pipeline(broker, (table,), stream)  # type: ignore[arg-type]
+        setup = Setup()
+        broker, stream, local, table, pipeline = setup.broker, setup.stream, setup.local, setup.table, setup.pipeline
         first = pipeline.chunk()
         table.set(0, b"k", b"v1")
         await pipeline.commit(first, ["e1"])
