@@ -38,6 +38,7 @@ from ingest_api.routes import (
     member_reads,
     members,
     schemas,
+    transactions,
     webhook_ops,
     webhooks,
 )
@@ -160,7 +161,10 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(
         title="loyalty-stream ingest API",
         version="0.1.0",
-        description="Open Loyalty-compatible custom events, schemas, achievements, members and webhook subscriptions.",
+        description=(
+            "Open Loyalty-compatible custom events, transactions, schemas, achievements, members and webhook"
+            " subscriptions."
+        ),
         lifespan=lifespan,
     )
     app.state.runtime = runtime
@@ -172,7 +176,16 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(FastEvents, fastapi=app)
     metrics.install(app)
     # custom_event_reads after schemas and batch: its /customEvent/{customEvent} must not shadow theirs
-    for module in (custom_events, batch, schemas, achievements, members, member_reads, custom_event_reads):
+    for module in (
+        custom_events,
+        batch,
+        schemas,
+        achievements,
+        members,
+        member_reads,
+        custom_event_reads,
+        transactions,
+    ):
         app.include_router(module.router)
     for module in (webhooks, webhook_ops, health):
         app.include_router(module.router)

@@ -121,7 +121,16 @@ class CustomEventSchemaList(BaseModel):
     total: Total
 
 
-class CustomEventOut(_Out):
+class _Decided(_Out):
+    """What became of an input (docs/domain.md §0): ours, beside the contract's fields."""
+
+    outcome: str = Field(description="counted | no_effect | parked | unmatched | dead_lettered")
+    reason: str | None = Field(description="Why it had no effect / was not counted; null when counted")
+    reasons: dict[str, str] = Field(description="achievementId → reason, for listening achievements it did not change")
+    changedAchievements: list[str] = Field(default_factory=list)
+
+
+class CustomEventOut(_Decided):
     customEventId: str
     customerId: str | None = Field(None, description="The member it was matched to; absent until matched")
     type: str
@@ -131,10 +140,6 @@ class CustomEventOut(_Out):
     eventDate: str | None = Field(None, description="In store time with its offset; absent if the record's is no date")
     createdAt: str | None = None
     eventId: str | None = None
-    outcome: str = Field(description="counted | no_effect | parked | unmatched | dead_lettered")
-    reason: str | None = Field(description="Why it had no effect / was not counted; null when counted")
-    reasons: dict[str, str] = Field(description="achievementId → reason, for listening achievements it did not change")
-    changedAchievements: list[str] = Field(default_factory=list)
 
 
 class _Page(BaseModel):
@@ -178,3 +183,96 @@ class MemberAchievementOut(_Out):
 class MemberAchievementList(BaseModel):
     items: list[MemberAchievementOut]
     total: Total
+
+
+# -- transactions (Open Loyalty's PostTransaction and Transaction) ------------------------------------------
+# The request models document the body; loyalty_stream/domain/transactions.py is its one validation.
+class TransactionLabel(BaseModel):
+    key: str
+    value: str
+
+
+class TransactionItemIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sku: str
+    name: str
+    grossValue: float
+    category: str
+    maker: str | None = None
+    quantity: int | None = Field(None, description="Required if highPrecisionQuantity is not given (deprecated)")
+    highPrecisionQuantity: float | None = Field(None, description="Required if quantity is not given")
+    labels: list[TransactionLabel] = Field(default_factory=list)
+
+
+class TransactionHeaderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    documentNumber: str = Field(description="The same documentNumber again is the same transaction (counted once)")
+    documentType: str = Field("sell", description="sell | return (a return counts towards no achievement)")
+    linkedDocumentNumber: str | None = Field(None, description="For a return: the sell document it refers to")
+    purchasedAt: str = Field(description="ISO-8601; without an offset it is the store's local time")
+    purchasePlace: str | None = None
+    labels: list[TransactionLabel] = Field(default_factory=list)
+
+
+class TransactionCustomerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    customerId: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    loyaltyCardNumber: str | None = None
+    name: str | None = None
+    nip: str | None = None
+    address: dict[str, Any] | None = None
+
+
+class TransactionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    header: TransactionHeaderIn
+    items: list[TransactionItemIn]
+    customerData: TransactionCustomerIn | None = Field(None, description="Matches it to a member; optional")
+    channelId: str | None = None
+
+
+class TransactionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    transaction: TransactionIn
+
+
+class TransactionCreated(BaseModel):
+    transactionId: str
+
+
+class TransactionOut(_Decided):
+    transactionId: str
+    customerId: str | None = Field(None, description="The member it was matched to; absent while unmatched")
+    matched: bool
+    grossValue: float
+    header: dict[str, Any]
+    items: list[dict[str, Any]]
+    customerData: dict[str, str]
+    channelId: str | None = None
+    createdAt: str | None = None
+
+
+class TransactionList(BaseModel):
+    """As the contract has it: in scroll mode ``scroll`` is the next page's cursor (null after the last)."""
+
+    items: list[TransactionOut]
+    total: Total | None = Field(None, description="Page mode")
+    scroll: str | None = Field(None, description="Scroll mode (`_scroll`): the cursor of the next page")
+
+
+class TransactionAssignIn(_In):
+    transactionDocumentNumber: NonEmpty255
+    customerId: NonEmpty255 | None = None
+    customerLoyaltyCardNumber: NonEmpty255 | None = None
+    customerPhoneNumber: NonEmpty255 | None = None
+
+
+class TransactionAssignRequest(_In):
+    assign: TransactionAssignIn
+
+
+class TransactionAssigned(BaseModel):
+    transactionId: str
+    customerId: str

@@ -18,7 +18,7 @@ import dataclasses
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -57,6 +57,15 @@ class Field:
 
 def field(path: str, kind: Kind = "text") -> Field:
     return Field(tuple(path.split(":")), kind)
+
+
+# The identifiers of an item's customerData as filters (compared normalised): custom events and transactions.
+CUSTOMER_DATA_FIELDS: Final = {
+    "customerData:customerId": field("customerData:customerId", "id"),
+    "customerData:email": field("customerData:email", "email"),
+    "customerData:phone": field("customerData:phone", "phone"),
+    "customerData:loyaltyCardNumber": field("customerData:loyaltyCardNumber", "loyaltyCardNumber"),
+}
 
 
 @dataclass(frozen=True, slots=True)

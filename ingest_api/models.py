@@ -15,6 +15,8 @@ WEBHOOK_EVENT_NAMES = (
     "AchievementCreated",
     "AchievementUpdated",
     "CustomerRegistered",
+    "TransactionRegistered",
+    "TransactionAssignedToCustomer",
 )
 
 

@@ -28,7 +28,7 @@ from ingest_api.errors import BadRequest, FieldProblem
 from ingest_api.listing import ListQuery, decode_cursor, encode_cursor, total
 from loyalty_stream.domain import custom_event_id
 from loyalty_stream.domain.clock import UTC_ZONE, iso_utc
-from loyalty_stream.domain.events import parse_event_date
+from loyalty_stream.domain.events import TRANSACTION_TYPE, parse_event_date
 
 SEP = b"\x00"
 SCAN_BUDGET = 10_000  # index entries read past the page to count a filtered list (or per scroll page)
@@ -44,6 +44,11 @@ def instant(text: str | None) -> str:
         return iso_utc(parse_event_date(text, UTC_ZONE))  # no offset: UTC
     except ValueError:
         return text
+
+
+def transactions_space(store: str) -> str:
+    """Where a store's transactions are kept, apart from its custom events (``\x01`` is in no store code)."""
+    return f"{store}\x01transactions"
 
 
 def _b(*parts: str) -> bytes:
@@ -73,6 +78,15 @@ class OutcomeStore:
         return entries
 
     def apply(self, store: str, event_id: str, record: dict[str, Any] | None) -> None:
+        """Upsert (or delete, with None) one outcome: a transaction's under its store's transactions, apart
+        from its custom events (a deletion, which names no type, goes to both)."""
+        if record is None:
+            self._apply(store, event_id, None)
+            self._apply(transactions_space(store), event_id, None)
+        else:
+            self._apply(transactions_space(store) if record["type"] == TRANSACTION_TYPE else store, event_id, record)
+
+    def _apply(self, store: str, event_id: str, record: dict[str, Any] | None) -> None:
         """Upsert (or delete, with None) one outcome and its index entries, atomically."""
         main = b"r" + _b(store, event_id)
         with self._lock:
@@ -115,8 +129,8 @@ class OutcomeStore:
             expired.append((store.decode(), event_id.decode()))
             it.next()
         del it
-        for store_code, event_id in expired:
-            self.apply(store_code, event_id, None)
+        for space, event_id in expired:
+            self._apply(space, event_id, None)
         return len(expired)
 
     # -- reads ---------------------------------------------------------------------------------------------
@@ -161,9 +175,14 @@ class OutcomeStore:
             return b"t" + _b(store, kind, ""), {"type"}
         return b"c" + _b(store, ""), set()
 
-    def query(self, store: str, query: ListQuery, render: Render) -> dict[str, Any]:
-        """GET /customEvent: ``{items, total}`` (page mode) or ``{items, scroll}``."""
-        direct = query.eq("customEventId") or (query.eq("eventId") and custom_event_id(store, query.eq("eventId")))
+    def query(self, store: str, query: ListQuery, render: Render, direct_id: str | None = None) -> dict[str, Any]:
+        """GET /customEvent (or /transaction, with ``transactions_space(store)``): ``{items, total}`` (page
+        mode) or ``{items, scroll}``. ``direct_id``: the one id the query's filters name, if the caller knows."""
+        direct = (
+            direct_id
+            or query.eq("customEventId")
+            or (query.eq("eventId") and custom_event_id(store, query.eq("eventId")))
+        )
         if direct:
             record = self.get(store, direct)
             found = [item for item in ([render(record)] if record else []) if query.matches(item)]

@@ -24,7 +24,8 @@ _RFC3339 = re.compile(
 
 def field_problems(problems: list[validation.Problem], prefix: str) -> list[FieldProblem]:
     """The domain's problems as the API's, their paths under ``prefix`` (e.g. ``event``)."""
-    return [FieldProblem(f"{prefix}.{p.path}" if prefix else p.path, p.message, p.code) for p in problems]
+    return [FieldProblem(f"{prefix}.{p.path}" if prefix and p.path else p.path or prefix, p.message, p.code)
+            for p in problems]  # fmt: skip
 
 
 def json_problems(

@@ -12,7 +12,9 @@ from typing import Any
 import orjson
 
 from loyalty_stream.config.settings import Store
-from loyalty_stream.domain.ids import custom_event_id, source_event_id
+from loyalty_stream.domain.events import TRANSACTION_TYPE
+from loyalty_stream.domain.ids import custom_event_id, source_event_id, transaction_id
+from loyalty_stream.domain.transactions import customer_identifiers, transaction_problems
 from loyalty_stream.domain.validation import custom_event_problems
 from schemas.serde import DecodeError, Serde
 
@@ -48,15 +50,30 @@ def _record_from_json(value: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _transaction_from_json(value: dict[str, Any]) -> dict[str, Any]:
+    """The JSON form of a transaction is the HTTP body (``{"transaction": {...}}``) plus ``storeCode``."""
+    transaction = value["transaction"]
+    return {
+        "storeCode": value.get("storeCode"),
+        "transaction": transaction if isinstance(transaction, str) else orjson.dumps(transaction).decode(),
+        "transactionId": value.get("transactionId"),
+        "createdAt": value.get("createdAt"),
+        "controlOffsets": value.get("controlOffsets") or {},
+    }
+
+
 def decode(serde: Serde, value: bytes | None) -> tuple[str, dict[str, Any]] | Rejected:
-    """(record type, record) of an input-topic value: a CustomEvent (Avro or JSON) or our ProcessorSignal."""
+    """(record type, record) of an input-topic value: a CustomEvent or a Transaction (Avro or JSON) or our
+    ProcessorSignal."""
     try:
         name, record = serde.decode(value, allow_json=True)
     except DecodeError as exc:
         return Rejected(exc.reason, str(exc))
     if name == "json":
+        if "transaction" in record:
+            return "Transaction", _transaction_from_json(record)
         return "CustomEvent", _record_from_json(record)
-    if name not in ("CustomEvent", "ProcessorSignal"):
+    if name not in ("CustomEvent", "ProcessorSignal", "Transaction"):
         return Rejected("unexpected_record_type", f"a {name} record does not belong on the input topic")
     return name, record
 
@@ -83,11 +100,14 @@ def admit(
     now: datetime,
 ) -> Admitted | Rejected:
     """Check a decoded CustomEvent against its store and schema (the one validation the API applies too,
-    loyalty_stream/domain/validation.py); assign its customEventId."""
+    loyalty_stream/domain/validation.py); assign its customEventId. A Transaction is checked by its own
+    validation and becomes an event of the transaction type (``admit_transaction``)."""
     store_code = record.get("storeCode")
     store = stores.get(store_code) if isinstance(store_code, str) else None
     if store is None:
         return Rejected("unknown_store", f"unknown store {store_code!r}")
+    if "transaction" in record:
+        return admit_transaction(record, store, now)
     event_type = _text(record, "type")
     if event_type is None:
         return Rejected("missing_field", "type is missing or not a 1..255 character string")
@@ -124,3 +144,32 @@ def admit(
             else source_event_id(topic, partition, offset),
         }
     return Admitted(store, record, body, event_date)
+
+
+_TRANSACTION_REASONS = ("missing_field", "invalid_event_date", "future_event_date", "invalid_transaction")
+
+
+def admit_transaction(record: dict[str, Any], store: Store, now: datetime) -> Admitted | Rejected:
+    """A Transaction record as the event the pipeline carries: type ``TRANSACTION_TYPE``, the facts transaction
+    rules see as its body, ``header.purchasedAt`` as its date, and the transactionId of its document number as
+    its customEventId (so the same document again is the same transaction, counted once)."""
+    try:
+        raw = orjson.loads(record.get("transaction") or "null")
+    except orjson.JSONDecodeError as exc:
+        return Rejected("invalid_transaction", f"transaction is not JSON: {exc}")
+    facts, moment, problems = transaction_problems(raw, store.tz, now)
+    if problems or facts is None or moment is None:
+        reason = min((p.reason for p in problems), key=_TRANSACTION_REASONS.index, default="invalid_transaction")
+        return Rejected(reason, "; ".join(f"transaction.{p.path}: {p.message}" for p in problems if p.reason == reason))
+    event = {
+        "storeCode": store.code,
+        "type": TRANSACTION_TYPE,
+        "eventDate": raw["header"]["purchasedAt"],
+        "customerData": customer_identifiers(raw),
+        "body": orjson.dumps(facts).decode(),
+        "eventId": None,
+        "customEventId": transaction_id(store.code, facts["documentNumber"]),
+        "createdAt": record.get("createdAt"),
+        "controlOffsets": record.get("controlOffsets") or {},
+    }
+    return Admitted(store, event, facts, moment)

@@ -112,3 +112,17 @@ def customer_registered(store: str, member: dict[str, Any]) -> dict[str, Any]:
         "data": orjson.dumps(data).decode(),
         "customerId": member["customerId"],
     }
+
+
+def transaction_webhook(store: str, event_name: str, transaction_id: str, customer_id: str | None, data: Any,
+                        created_at: str) -> dict[str, Any]:  # fmt: skip
+    """A TransactionRegistered or TransactionAssignedToCustomer webhook message; its messageId repeats on
+    re-delivery (and for the same document sent again: the same transaction)."""
+    return {
+        "messageId": message_id(store, transaction_id, event_name, customer_id or "", 0),
+        "eventName": event_name,
+        "storeCode": store,
+        "createdAt": created_at,
+        "data": orjson.dumps(data).decode(),
+        "customerId": customer_id,
+    }

@@ -35,23 +35,34 @@ PATH = "/api/{storeCode}/customEvent/batch"
 _Batch = TypeVar("_Batch", bound=BaseModel)
 
 
-def _inline(schema: Any, defs: dict[str, Any]) -> Any:
+def inline_refs(schema: Any, defs: dict[str, Any]) -> Any:
     """A JSON schema with its local ``$defs`` references inlined (for ``openapi_extra``, which has no $defs)."""
     if isinstance(schema, dict):
         ref = schema.get("$ref", "")
         if ref.startswith("#/$defs/"):
-            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
-        return {k: _inline(v, defs) for k, v in schema.items() if k != "$defs"}
+            return inline_refs(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: inline_refs(v, defs) for k, v in schema.items() if k != "$defs"}
     if isinstance(schema, list):
-        return [_inline(v, defs) for v in schema]
+        return [inline_refs(v, defs) for v in schema]
     return schema
+
+
+def json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    """``openapi_extra`` documenting a route that reads its JSON body itself (strictly, with orjson)."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def model_body(model: type[BaseModel]) -> dict[str, Any]:
+    """``json_body`` of a model's JSON schema, its ``$defs`` inlined."""
+    schema = model.model_json_schema()
+    return json_body(inline_refs(schema, schema.get("$defs", {})))
 
 
 def inlined_body_schema(body: type[BaseModel], field: str, item: type[BaseModel], max_items: int) -> dict[str, Any]:
     """A batch body's JSON schema with its items' schema inlined (``openapi_extra`` has no ``$defs``)."""
     item_schema = item.model_json_schema()
     schema = body.model_json_schema()
-    schema["properties"][field]["items"] = _inline(item_schema, item_schema.get("$defs", {}))
+    schema["properties"][field]["items"] = inline_refs(item_schema, item_schema.get("$defs", {}))
     schema["properties"][field]["maxItems"] = max_items
     return schema
 
@@ -114,7 +125,7 @@ def _validate(store: Store, runtime: Runtime, raw: Any, index: int, now: datetim
     PATH,
     response_model=CustomEventBatchResponse,
     responses=ERRORS,
-    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _BODY_SCHEMA}}}},
+    openapi_extra=json_body(_BODY_SCHEMA),
 )
 async def post_batch(request: Request, store: StoreDep, runtime: RuntimeDep) -> Response:
     settings = runtime.settings

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from ingest_api.bodies import CustomEventList, CustomEventOut
 from ingest_api.deps import PathId, Runtime, RuntimeDep, StoreDep
 from ingest_api.errors import NotFound
-from ingest_api.listing import field, parse_list_query
+from ingest_api.listing import CUSTOMER_DATA_FIELDS, field, parse_list_query
 from ingest_api.responses import ERRORS, NOT_FOUND
 from ingest_api.views import event_view
 from loyalty_stream.config.settings import Store
@@ -32,10 +32,7 @@ FIELDS = {
     "type": field("type"),
     "eventName": field("eventName"),
     "eventId": field("eventId"),
-    "customerData:customerId": field("customerData:customerId", "id"),
-    "customerData:email": field("customerData:email", "email"),
-    "customerData:phone": field("customerData:phone", "phone"),
-    "customerData:loyaltyCardNumber": field("customerData:loyaltyCardNumber", "loyaltyCardNumber"),
+    **CUSTOMER_DATA_FIELDS,
     "createdAt": field("createdAt", "datetime"),
     "eventDate": field("eventDate", "datetime"),
     "outcome": field("outcome"),

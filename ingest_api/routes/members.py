@@ -21,7 +21,14 @@ from ingest_api.errors import BadRequest, BrokerUnavailable, FieldProblem, NotFo
 from ingest_api.member_ref import find_member
 from ingest_api.models import CustomerIn, MemberCreated, MemberRequest, MemberUpdated, MemberUpdateRequest
 from ingest_api.responses import ERRORS, NOT_FOUND
-from ingest_api.routes.batch import batch_answer, inlined_body_schema, model_problems, parse_batch, unavailable
+from ingest_api.routes.batch import (
+    batch_answer,
+    inlined_body_schema,
+    json_body,
+    model_problems,
+    parse_batch,
+    unavailable,
+)
 from ingest_api.strict import json_problems, rfc3339
 from loyalty_stream.config.settings import Store
 from loyalty_stream.domain.clock import iso_utc
@@ -105,16 +112,7 @@ def _item_errors(prefix: str, problems: list[FieldProblem]) -> dict[str, Any]:
     BATCH_PATH,
     response_model=MemberBatchResponse,
     responses=ERRORS,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": inlined_body_schema(MemberBatchRequest, "members", CustomerIn, MAX_BATCH_MEMBERS)
-                }
-            },
-        }
-    },
+    openapi_extra=json_body(inlined_body_schema(MemberBatchRequest, "members", CustomerIn, MAX_BATCH_MEMBERS)),
 )
 async def post_member_batch(request: Request, store: StoreDep, runtime: RuntimeDep) -> Response:
     """Ours, not Open Loyalty's: up to 1,000 registrations in one request (an import from an upstream system),

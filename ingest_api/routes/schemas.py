@@ -22,6 +22,7 @@ from ingest_api.models import CustomEventSchemaRequest, SchemaField
 from ingest_api.responses import ERRORS, NOT_FOUND
 from loyalty_stream.config.settings import Store
 from loyalty_stream.domain.clock import iso_utc
+from loyalty_stream.domain.events import TRANSACTION_TYPE
 from loyalty_stream.kafka.keys import join_key
 
 router = APIRouter(tags=["Custom Event"])
@@ -77,6 +78,8 @@ async def post_schema(body: CustomEventSchemaRequest, store: StoreDep, runtime: 
     schema = body.customEventSchema
     if (store.code, schema.eventType) in runtime.control.schemas:
         raise bad_request("customEventSchema.eventType", "This event type already exists.", "duplicate")
+    if schema.eventType == TRANSACTION_TYPE:  # transactions travel as events of this type (docs/decisions.md)
+        raise bad_request("customEventSchema.eventType", "This event type is reserved for transactions.", "reserved")
     _unique_fields(schema.schema_.fields)
     now = iso_utc()
     record = {

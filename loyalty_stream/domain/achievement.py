@@ -16,6 +16,7 @@ from .calendar import (
     window_days,
 )
 from .conditions import Condition
+from .events import TRANSACTION_TYPE
 from .expressions import Expression
 from .numbers import Number, to_json
 
@@ -107,13 +108,17 @@ class Rule:
     translations: Mapping[str, Any]
     webhook_translations: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     goal_json: int | float = field(init=False, repr=False, compare=False)  # periodGoal as webhooks show it
+    # The event type it counts: a custom event's type, or TRANSACTION_TYPE; None for a referral rule (stored,
+    # never evaluated).
+    type_key: str | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "goal_json", to_json(self.complete_rule.period_goal))
+        key = None if self.type != "direct" else TRANSACTION_TYPE if self.trigger == "transaction" else self.event
+        object.__setattr__(self, "type_key", key or None)
 
     def listens_to(self, event_type: str) -> bool:
-        # transaction triggers and referral rules are stored but never match a custom event.
-        return self.trigger == "custom_event" and self.type == "direct" and self.event == event_type
+        return self.type_key == event_type
 
     @property
     def period(self) -> Period:

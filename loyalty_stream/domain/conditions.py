@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from .condition_data import DataError, Test
-from .operators import OPERATORS, UNSUPPORTED
+from .numbers import Number, finite_number, normalise
+from .operators import LABEL_OPERATOR, NEGATED, OPERATORS, UNSUPPORTED
 
 MISSING: Final = object()  # an attribute the event does not have
 
@@ -32,11 +34,27 @@ class Facts:
 
 
 class UnknownAttribute(ValueError):
-    """The attribute is not one a custom event has (event.body.<path>, event.type, event.eventDate)."""
+    """The attribute is not one the rule's trigger has (event.body.<path>, event.type, event.eventDate for a
+    custom event; transaction.<field>, transaction.items.<field> for a transaction)."""
 
 
-def attribute_path(attribute: str) -> tuple[str, ...]:
-    """`event.body.a.b` → ("body", "a", "b"); validates the root."""
+EACH: Final = "*"  # a path step that fans out over a list: transaction.items.sku is every item's sku
+
+
+class Many:
+    """The values a fanned-out path reached, one per list item (a condition holds for any of them)."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: list[Any]) -> None:
+        self.values = values
+
+
+def attribute_path(attribute: str, trigger: str = "custom_event") -> tuple[str, ...]:
+    """`event.body.a.b` → ("body", "a", "b"); `transaction.items.sku` → ("body", "items", "*", "sku");
+    validates the root (and, for a transaction, the field names)."""
+    if trigger == "transaction":
+        return _transaction_path(attribute)
     if attribute == "event.type":
         return ("type",)
     if attribute == "event.eventDate":
@@ -46,15 +64,55 @@ def attribute_path(attribute: str) -> tuple[str, ...]:
     raise UnknownAttribute("must be event.body.<field>, event.type or event.eventDate")
 
 
+# What transaction rules may name (`transaction.<field>`, `transaction.items.<field>`, the facts of
+# loyalty_stream/domain/transactions.py): anything else is refused when the achievement is saved.
+TRANSACTION_FIELDS: Final = frozenset(
+    {"documentNumber", "documentType", "linkedDocumentNumber", "purchasedAt", "purchasePlace", "labels"}
+    | {"channelId", "grossValue", "items"}
+)
+ITEM_FIELDS: Final = frozenset(
+    {"sku", "name", "grossValue", "category", "maker", "quantity", "highPrecisionQuantity", "labels"}
+)
+
+
+def _transaction_path(attribute: str) -> tuple[str, ...]:
+    steps = attribute.split(".")
+    if steps[0] != "transaction" or len(steps) < 2 or not all(steps):
+        raise UnknownAttribute("must be transaction.<field> or transaction.items.<field>")
+    field = steps[1]
+    if field not in TRANSACTION_FIELDS:
+        names = ", ".join(sorted(TRANSACTION_FIELDS))
+        raise UnknownAttribute(f"transaction.{field} is not a transaction attribute: one of {names}")
+    if field == "purchasedAt" and len(steps) == 2:
+        return ("eventDate",)  # the instant, as date operators need it
+    if field == "items" and len(steps) > 2:
+        each = not steps[2].isdigit()
+        rest = steps[2:] if each else steps[3:]
+        if rest and rest[0] not in ITEM_FIELDS:
+            names = ", ".join(sorted(ITEM_FIELDS))
+            raise UnknownAttribute(f"{rest[0]} is not an item attribute: one of {names}")
+        return ("body", "items", EACH, *rest) if each else ("body", *steps[1:])
+    return ("body", *steps[1:])
+
+
 def resolve(facts: Facts, path: tuple[str, ...]) -> Any:
-    """The value at a path, or MISSING; list items are reached by their index."""
+    """The value at a path, or MISSING; list items are reached by their index, and a ``*`` step gives
+    ``Many`` values, one per item (MISSING where an item has none)."""
     head = path[0]
     if head == "type":
         return facts.type
     if head == "eventDate":
         return facts.event_date
-    value: Any = facts.body
-    for step in path[1:]:
+    return _walk(facts.body, path, 1)
+
+
+def _walk(value: Any, path: tuple[str, ...], start: int) -> Any:
+    for at in range(start, len(path)):
+        step = path[at]
+        if step == EACH:
+            if not isinstance(value, list):
+                return MISSING
+            return Many([_walk(item, path, at + 1) for item in value])
         if isinstance(value, Mapping):
             value = value.get(step, MISSING)
         elif isinstance(value, list) and step.isdigit() and int(step) < len(value):
@@ -64,6 +122,21 @@ def resolve(facts: Facts, path: tuple[str, ...]) -> Any:
         if value is MISSING:
             return MISSING
     return value
+
+
+def number_at(facts: Facts, path: tuple[str, ...]) -> Number | None:
+    """The exact number at a path (a fanned-out path: the sum over its items), or None when a value there is
+    missing or not a number."""
+    raw = resolve(facts, path)
+    if not isinstance(raw, Many):
+        return None if isinstance(raw, bool) else finite_number(raw)
+    total = Decimal(0)
+    for value in raw.values:
+        number = None if isinstance(value, bool) else finite_number(value)
+        if number is None:
+            return None
+        total += number
+    return normalise(total)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +149,11 @@ class Condition:
 
     def holds(self, facts: Facts) -> bool:
         value = resolve(facts, self.path)
+        if isinstance(value, Many):
+            # Over a transaction's items: some item passes; a negated operator: every item (none is it).
+            tz, test = facts.tz, self.test
+            passes = (v is not MISSING and v is not None and test(v, tz) for v in value.values)
+            return all(passes) if self.operator in NEGATED else any(passes)
         if value is MISSING or value is None:
             return False
         return self.test(value, facts.tz)
@@ -93,18 +171,31 @@ class ConditionError(ValueError):
         self.message = message
 
 
-def compile_condition(attribute: Any, operator: Any, data: Any, *, allowed: frozenset[str] | None = None) -> Condition:
-    """Build a condition, or raise ConditionError naming the faulty part."""
+def compile_condition(
+    attribute: Any,
+    operator: Any,
+    data: Any,
+    *,
+    allowed: frozenset[str] | None = None,
+    trigger: str = "custom_event",
+) -> Condition:
+    """Build a condition of a ``trigger``'s rule, or raise ConditionError naming the faulty part."""
     if not isinstance(attribute, str):
         raise ConditionError("attribute", "must be a string")
     try:
-        path = attribute_path(attribute)
+        path = attribute_path(attribute, trigger)
     except UnknownAttribute as unknown:  # distinct names: mypyc gives one name one exception type per function
         raise ConditionError("attribute", str(unknown)) from unknown
     if not isinstance(operator, str):
         raise ConditionError("operator", "must be a string")
-    if operator in UNSUPPORTED:
-        raise ConditionError("operator", f"{operator!r} is not supported for custom events")
+    if operator == LABEL_OPERATOR and trigger == "transaction":
+        if path[-1] != "labels":
+            raise ConditionError(
+                "attribute", "has_at_least_one_label needs transaction.labels or transaction.items.labels"
+            )
+    elif operator in UNSUPPORTED:
+        kind = "transactions" if trigger == "transaction" else "custom events (they carry no labels)"
+        raise ConditionError("operator", f"{operator!r} is not supported for {kind}")
     build = OPERATORS.get(operator)
     if build is None or (allowed is not None and operator not in allowed):
         raise ConditionError("operator", f"unknown operator {operator!r}")

@@ -1,4 +1,4 @@
-"""process_event: one custom event against a member's achievements.
+"""process_event: one custom event (or transaction) against a member's achievements.
 
 The core applies every event it is given; recognising one already applied is the processor's job
 (processors/dedup.py), done before the call.
@@ -14,8 +14,8 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from .achievement import Achievement, Rule
-from .conditions import MISSING, Facts, resolve
-from .events import Event, MemberRef
+from .conditions import MISSING, Facts, Many, number_at, resolve
+from .events import TRANSACTION_TYPE, Event, MemberRef
 from .ids import message_id, processed_message_id
 from .member import (
     ACHIEVEMENTS_PROCESSED,
@@ -26,13 +26,15 @@ from .member import (
     ProgressMap,
     WebhookOutput,
 )
-from .numbers import Number, finite_number
+from .numbers import Number
 from .progress import AchievementProgress, RuleProgress
 from .streaks import RuleStatus, rule_status
 from .webhooks import Trigger, limit_reached, progress_changed_data
 
 _INACTIVE: Final = Outcome("no_effect", "member_inactive", {}, ())
 _NOBODY: Final = Outcome("no_effect", "no_achievement_listens", {}, ())
+# A return is recorded and counts towards nothing: progress never goes down (docs/decisions.md).
+_RETURN: Final = Outcome("no_effect", "return_not_counted", {}, ())
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -78,8 +80,7 @@ def _admit(rule: Rule, progress: RuleProgress, facts: Facts, day: date) -> RuleP
     aggregation = rule.aggregation
     if aggregation.type == "sum":
         if aggregation.path:
-            raw = resolve(facts, aggregation.path)
-            summed = None if isinstance(raw, bool) else finite_number(raw)
+            summed = number_at(facts, aggregation.path)
         else:
             summed = aggregation.expression.value(facts) if aggregation.expression is not None else None
         if summed is None:
@@ -88,6 +89,8 @@ def _admit(rule: Rule, progress: RuleProgress, facts: Facts, day: date) -> RuleP
     unique: str | None = None
     if rule.complete_rule.unique_path:
         raw = resolve(facts, rule.complete_rule.unique_path)
+        if isinstance(raw, Many):
+            raw = [v for v in raw.values if v is not MISSING]  # e.g. the set of skus bought
         if raw is MISSING or raw is None:
             return "conditions_not_met"
         unique = _unique_key(raw)
@@ -191,6 +194,8 @@ def process_event(
     listening = [a for a in achievements if a.store_code == store_code and event_type in a.event_types]
     if not member.active:
         return ProcessResult(state, _INACTIVE, ())
+    if event_type == TRANSACTION_TYPE and event.body.get("documentType") == "return":
+        return ProcessResult(state, _RETURN, ())
     if not listening:
         return ProcessResult(state, _NOBODY, ())
     local = event.event_date.astimezone(tz)

@@ -1,12 +1,16 @@
-"""What the core is told about: a custom event and the member it belongs to."""
+"""What the core is told about: a custom event (or a transaction) and the member it belongs to."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
+
+# The event type of a transaction (loyalty_stream/domain/transactions.py): the facts of Open Loyalty's
+# PostTransaction travel as the body of an event of this type, which no custom event type can be.
+TRANSACTION_TYPE: Final = "@transaction"
 
 
 @dataclass(frozen=True, slots=True, init=False)

@@ -2,7 +2,8 @@
 ``event.body.price * event.body.quantity``, ``(event.body.distance + 0.5) / 1000``.
 
 The language is what Open Loyalty's examples use: attribute paths of the event (``event.body.<field>``,
-dotted, a numeric segment indexing a list), numbers, ``+ - * /``, unary minus and parentheses. Anything
+dotted, a numeric segment indexing a list) or of the transaction (``transaction.grossValue``;
+``transaction.items.quantity`` is the sum over its items), numbers, ``+ - * /``, unary minus and parentheses. Anything
 else is refused when the achievement is saved (``parse_expression`` raises ``ExpressionError``), never
 stored to count nothing.
 
@@ -19,15 +20,15 @@ from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Final
 
-from .conditions import Facts, UnknownAttribute, attribute_path, resolve
+from .conditions import Facts, UnknownAttribute, attribute_path, number_at
 from .errors import LoyaltyError
-from .numbers import Number, finite_number, normalise
+from .numbers import Number, normalise
 
 QUOTIENT_PLACES: Final = 10
 _QUANTUM: Final = Decimal(1).scaleb(-QUOTIENT_PLACES)
 _CONTEXT: Final = Context(prec=80)  # wide enough that products of safe numbers stay exact
 MAX_LENGTH: Final = 255
-_TOKEN: Final = re.compile(r"\s*(?:(\d+(?:\.\d+)?)|(event(?:\.[A-Za-z0-9_]+)+)|([-+*/()]))")
+_TOKEN: Final = re.compile(r"\s*(?:(\d+(?:\.\d+)?)|((?:event|transaction)(?:\.[A-Za-z0-9_]+)+)|([-+*/()]))")
 
 
 class ExpressionError(LoyaltyError, ValueError):
@@ -54,8 +55,7 @@ class Expression:
         stack: list[Decimal] = []
         for step in self.program:
             if isinstance(step, tuple):
-                raw = resolve(facts, step)
-                number = None if isinstance(raw, bool) else finite_number(raw)
+                number = number_at(facts, step)
                 if number is None:
                     return None
                 stack.append(Decimal(number))
@@ -80,7 +80,7 @@ class Expression:
         return normalise(result) if result.is_finite() else None
 
 
-def _tokens(text: str) -> list[str | tuple[str, ...] | Number]:
+def _tokens(text: str, trigger: str) -> list[str | tuple[str, ...] | Number]:
     tokens: list[str | tuple[str, ...] | Number] = []
     position = 0
     while position < len(text):
@@ -93,12 +93,13 @@ def _tokens(text: str) -> list[str | tuple[str, ...] | Number]:
         if number is not None:
             tokens.append(normalise(Decimal(number)))
         elif attribute is not None:
+            hint = "transaction.<field>" if trigger == "transaction" else "event.body.<field>"
             try:
-                path = attribute_path(attribute)
+                path = attribute_path(attribute, trigger)
             except UnknownAttribute:
-                raise ExpressionError(f"{attribute} is not an attribute: use event.body.<field>") from None
+                raise ExpressionError(f"{attribute} is not an attribute: use {hint}") from None
             if path[:1] != ("body",):
-                raise ExpressionError(f"{attribute} is not a number: use event.body.<field>")
+                raise ExpressionError(f"{attribute} is not a number: use {hint}")
             tokens.append(path)
         else:
             tokens.append(operator)
@@ -150,13 +151,13 @@ class _Parser:
             self.program.append(token)
 
 
-def parse_expression(text: str) -> Expression:
-    """``text`` as an Expression; ExpressionError saying what is wrong."""
+def parse_expression(text: str, trigger: str = "custom_event") -> Expression:
+    """``text`` as an Expression over a ``trigger``'s attributes; ExpressionError saying what is wrong."""
     if not text.strip():
         raise ExpressionError("is empty")
     if len(text) > MAX_LENGTH:
         raise ExpressionError(f"is longer than {MAX_LENGTH} characters")
-    parser = _Parser(_tokens(text))
+    parser = _Parser(_tokens(text, trigger))
     parser.expr()
     if parser.peek() is not None:
         raise ExpressionError(f"unexpected {parser.peek()!r}")

@@ -112,7 +112,7 @@ def read_activity(raw: Any, report: Report) -> tuple[Condition | None, dict[str,
     return condition, {"operator": operator, "data": raw.get("data")}
 
 
-def read_conditions(raw: Any, path: str, report: Report) -> tuple[Condition, ...]:
+def read_conditions(raw: Any, path: str, report: Report, trigger: str = "custom_event") -> tuple[Condition, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
@@ -124,17 +124,19 @@ def read_conditions(raw: Any, path: str, report: Report) -> tuple[Condition, ...
             report.add(f"{path}[{j}]", "must be an object")
             continue
         try:
-            found.append(compile_condition(item.get("attribute"), item.get("operator"), item.get("data")))
+            found.append(
+                compile_condition(item.get("attribute"), item.get("operator"), item.get("data"), trigger=trigger)
+            )
         except ConditionError as exc:
             report.add(f"{path}[{j}].{exc.part}", exc.message)
     return tuple(found)
 
 
 _ATTRIBUTE = re.compile(r"^event\.body\.[^\s()+*/.]+(\.[^\s()+*/.]+)*$")
-_EXPRESSION = "must be an expression of event.body.<field> attributes, numbers, + - * / and ()"
+_EXPRESSION = "must be an expression of {} attributes, numbers, + - * / and ()"
 
 
-def read_aggregation(raw: Any, path: str, report: Report) -> Aggregation:
+def read_aggregation(raw: Any, path: str, report: Report, trigger: str = "custom_event") -> Aggregation:
     """Open Loyalty's Aggregation: ``{"rule": <expression>}`` sums the expression's value per event;
     no rule, or ``{"type": "quantity"}``, counts events; our ``{"type": "sum", "rule": …}`` keeps working."""
     if raw is None:
@@ -148,29 +150,33 @@ def read_aggregation(raw: Any, path: str, report: Report) -> Aggregation:
     if kind not in ("sum", None):
         report.add(f"{path}.type", "must be quantity or sum")
         return Aggregation()
+    wanted = _EXPRESSION.format("transaction.<field>" if trigger == "transaction" else "event.body.<field>")
     if not isinstance(rule, str):
-        report.add(f"{path}.rule", _EXPRESSION)
+        report.add(f"{path}.rule", wanted)
         return Aggregation()
-    if _ATTRIBUTE.match(rule):  # one attribute, as every sum before expressions (a hyphen is part of a name)
-        return Aggregation("sum", rule, attribute_path(rule))
+    if trigger != "transaction" and _ATTRIBUTE.match(rule):
+        return Aggregation("sum", rule, attribute_path(rule))  # one attribute, as every sum before expressions
     try:
-        expression = parse_expression(rule)
+        expression = parse_expression(rule, trigger)
     except ExpressionError as exc:
-        report.add(f"{path}.rule", f"{_EXPRESSION}: {exc}")
+        report.add(f"{path}.rule", f"{wanted}: {exc}")
         return Aggregation()
     return Aggregation("sum", rule, expression.path, None if expression.path else expression)
 
 
-def read_unique(raw: Any, path: str, report: Report) -> tuple[str | None, tuple[str, ...]]:
+def read_unique(
+    raw: Any, path: str, report: Report, trigger: str = "custom_event"
+) -> tuple[str | None, tuple[str, ...]]:
     if raw in (None, ""):
         return None, ()
     if not isinstance(raw, str):
         report.add(path, "must be a string")
         return None, ()
-    # A bare field name means a body field, as in Open Loyalty's admin panel.
-    full = raw if raw.startswith("event.") else f"event.body.{raw}"
+    # A bare field name means a body field (a transaction's field), as in Open Loyalty's admin panel.
+    root = "transaction" if trigger == "transaction" else "event"
+    full = raw if raw.startswith(f"{root}.") else f"{root}.body.{raw}" if root == "event" else f"{root}.{raw}"
     try:
-        return raw, attribute_path(full)
+        return raw, attribute_path(full, trigger)
     except UnknownAttribute as exc:
         report.add(path, str(exc))
         return None, ()

@@ -26,6 +26,11 @@ def custom_event_id(store_code: str, event_id: str) -> str:
     return _v5(f"{store_code}/{event_id}")
 
 
+def transaction_id(store_code: str, document_number: str) -> str:
+    """The transactionId of a store's document: the same documentNumber again is the same transaction."""
+    return _v5(f"{store_code}/transaction/{document_number}")
+
+
 def source_event_id(topic: str, partition: int, offset: int) -> str:
     """The customEventId of a record produced straight to Kafka without an id."""
     return _v5(f"{topic}/{partition}/{offset}")

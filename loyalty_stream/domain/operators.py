@@ -85,6 +85,33 @@ def _ends(data: Any) -> Test:
     return text_test(lambda s: s.endswith(suffix))
 
 
+def _labels(data: Any) -> Test:
+    """has_at_least_one_label: `data` is a label ``{key, value}`` or a list of them (a label without a value
+    matches any value of its key); the value tested is a list of labels."""
+    raw = data if isinstance(data, list) else [data]
+    wants: list[tuple[str, str | None]] = []
+    for label in raw:
+        if not isinstance(label, Mapping) or not isinstance(label.get("key"), str) or not label["key"]:
+            raise DataError("must be a label {key, value} or a list of them")
+        value = label.get("value")
+        if value is not None and not isinstance(value, str):
+            raise DataError("a label's value must be a string")
+        wants.append((label["key"], value or None))
+    if not wants:
+        raise DataError("must name at least one label")
+
+    def test(value: Any, tz: ZoneInfo) -> bool:
+        if not isinstance(value, list):
+            return False
+        have = {(lab.get("key"), lab.get("value")) for lab in value if isinstance(lab, Mapping)}
+        keys = {key for key, _ in have}
+        return any((key, text) in have if text is not None else key in keys for key, text in wants)
+
+    return test
+
+
+LABEL_OPERATOR: Final = "has_at_least_one_label"
+
 OPERATORS: Final[Mapping[str, Callable[[Any], Test]]] = {
     "is_equal": lambda d: _equal(d, False),
     "is_not_equal": lambda d: _equal(d, True),
@@ -105,7 +132,12 @@ OPERATORS: Final[Mapping[str, Callable[[Any], Test]]] = {
     "is_between": lambda d: _between(d, False),
     "is_not_between": lambda d: _between(d, True),
     **TIME_OPERATORS,
+    LABEL_OPERATOR: _labels,
 }
+
+# Over a transaction's items (transaction.items.<field>) these hold when they hold for every item.
+NEGATED: Final[frozenset[str]] = frozenset({"is_not_equal", "is_not_one_of", "not_contains", "not_contains_one_of",
+                                            "is_not_between"})  # fmt: skip
 
 ACTIVITY_OPERATORS: Final[frozenset[str]] = frozenset(
     {
@@ -120,6 +152,6 @@ ACTIVITY_OPERATORS: Final[frozenset[str]] = frozenset(
     }
 )
 
-# In ConditionType but meaningless for a custom event (Open Loyalty's expression language,
-# transaction labels): refused when the achievement is saved rather than silently false.
+# In ConditionType but not evaluated here (Open Loyalty's expression language; labels, which only
+# transactions carry): refused when the achievement is saved rather than silently false.
 UNSUPPORTED: Final[frozenset[str]] = frozenset({"expression", "has_at_least_one_label"})

@@ -17,6 +17,7 @@ REASONS: Final = (
     "unique_attribute_repeated",
     "achievement_inactive",
     "aggregation_value_invalid",
+    "return_not_counted",
 )
 
 PROGRESS_CHANGED: Final = "MemberAchievementProgressWasChanged"

@@ -36,7 +36,7 @@ MAX_RULES: Final = 6
 MAX_STREAK: Final = 1000  # bounds the buckets kept per rule (C+1 or N)
 
 
-def _complete_rule(raw: Any, path: str, report: Report) -> tuple[CompleteRule, dict[str, Any]]:
+def _complete_rule(raw: Any, path: str, report: Report, trigger: str) -> tuple[CompleteRule, dict[str, Any]]:
     fallback = CompleteRule(1, Period("overall"))
     if not isinstance(raw, Mapping):
         report.add(path, "is required")
@@ -60,7 +60,7 @@ def _complete_rule(raw: Any, path: str, report: Report) -> tuple[CompleteRule, d
         if kind == "last_day":
             days = read_count(period_raw.get("value"), f"{path}.period.value", report, top=MAX_STREAK) or 1
         period = Period(kind, consecutive if kind not in ("overall", "last_day") else 1, days)
-    unique, unique_path = read_unique(raw.get("uniqueAttribute"), f"{path}.uniqueAttribute", report)
+    unique, unique_path = read_unique(raw.get("uniqueAttribute"), f"{path}.uniqueAttribute", report, trigger)
     period_def: dict[str, Any] = {"type": period.type, "consecutive": period.consecutive}
     if period.type == "last_day":
         period_def["value"] = period.value
@@ -86,9 +86,12 @@ def _rule(
         report.add(f"{path}.event", "is required for a custom_event trigger")
     elif event is not None and not isinstance(event, str):
         report.add(f"{path}.event", "must be a string")
-    conditions = read_conditions(raw.get("conditions"), f"{path}.conditions", report)
-    aggregation = read_aggregation(raw.get("aggregation"), f"{path}.aggregation", report)
-    complete, complete_def = _complete_rule(raw.get("completeRule"), f"{path}.completeRule", report)
+    reads = "transaction" if trigger == "transaction" else "custom_event"  # whose attributes its parts name
+    conditions = read_conditions(raw.get("conditions"), f"{path}.conditions", report, reads)
+    aggregation = read_aggregation(raw.get("aggregation"), f"{path}.aggregation", report, reads)
+    complete, complete_def = _complete_rule(raw.get("completeRule"), f"{path}.completeRule", report, reads)
+    if reads == "transaction":
+        event = None  # a transaction rule listens to transactions, whatever event it names
     limit, limit_def = read_limit(raw.get("limit"), f"{path}.limit", report)
     names = read_translations(raw.get("translations"), f"{path}.translations", report, name_required=False)
     normal: dict[str, Any] = {
@@ -172,20 +175,17 @@ def parse_achievement(
         rules_version=rules_version,
         definition=definition,
         translations=names,
-        event_types=frozenset(r.event for r in rules if r.event and r.listens_to(r.event)),
+        event_types=frozenset(key for r in rules if (key := r.type_key) is not None),
     )
 
 
 def not_evaluated(achievement: Achievement) -> tuple[FieldError, ...]:
-    """What an achievement asks for that the engine does not evaluate yet: rules with a ``transaction``
-    trigger (no transactions come in) and ``referral`` rules (no referrals). Stored, they would never count,
-    and an achievement mixing one with a custom-event rule could never complete while its events read
-    "counted". The API refuses them when an achievement is saved (docs/domain-decisions.md); the processor
-    still reads any stored before, which never match an event."""
+    """What an achievement asks for that the engine does not evaluate yet: ``referral`` rules (no referrals
+    come in). Stored, they would never count, and an achievement mixing one with another rule could never
+    complete while its events read "counted". The API refuses them when an achievement is saved
+    (docs/domain-decisions.md); the processor still reads any stored before, which never match an event."""
     errors = []
     for index, rule in enumerate(achievement.rules):
-        if rule.trigger != "custom_event":
-            errors.append(FieldError(f"rules[{index}].trigger", "transaction rules are not evaluated yet"))
         if rule.type != "direct":
             errors.append(FieldError(f"rules[{index}].type", "referral rules are not evaluated yet"))
     return tuple(errors)

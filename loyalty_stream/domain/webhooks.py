@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from .achievement import Achievement, Rule
-from .events import Event, MemberRef
+from .events import TRANSACTION_TYPE, Event, MemberRef
 from .numbers import to_json
 from .progress import AchievementProgress, RuleProgress
 from .streaks import RuleStatus, rule_status
@@ -88,6 +88,17 @@ class Trigger:
 
     @classmethod
     def of(cls, member: MemberRef, event: Event, local: datetime) -> Trigger:
+        if event.type == TRANSACTION_TYPE:
+            return cls(
+                member_view(member),
+                {
+                    "triggerId": event.custom_event_id,
+                    "type": "transaction",
+                    "createdAt": event.created_at.isoformat(),
+                    "purchasedAt": local.isoformat(),
+                    "documentNumber": event.body.get("documentNumber"),
+                },
+            )
         return cls(
             member_view(member),
             {

@@ -115,9 +115,10 @@ def build_topics(settings: Settings) -> Topics:
     return Topics(
         custom_events=event(
             "custom-events",
-            "Custom events from the API and from producers writing straight to Kafka",
+            "Custom events and transactions from the API and from producers writing straight to Kafka",
             "CustomEvent",
             "ProcessorSignal",
+            "Transaction",
             retention=settings.custom_events_retention_hours * 3600 * 1000,
         ),
         custom_events_dlq=event("custom-events.dlq", "Input records that could not be decoded or validated"),

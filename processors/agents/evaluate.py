@@ -30,13 +30,15 @@ from loyalty_stream.domain import (
     process_event,
 )
 from loyalty_stream.domain.clock import UTC_ZONE
-from loyalty_stream.domain.events import parse_event_date
+from loyalty_stream.domain.events import TRANSACTION_TYPE, parse_event_date
+from loyalty_stream.domain.transactions import TRANSACTION_ASSIGNED, assigned_data
+from loyalty_stream.domain.webhooks import member_view
 from loyalty_stream.kafka.keys import join_key, split_key
 from processors import metrics
 from processors.batch import Batch, Pipeline
 from processors.context import Context, Counts, observe
 from processors.dedup import Position, marker_key, marker_value, member_prefix, read_marker, verdict
-from processors.outputs import progress_record, webhook_record
+from processors.outputs import progress_record, transaction_webhook, webhook_record
 from processors.tables import ChangelogTable, MemberStates
 from schemas.serde import DecodeError
 
@@ -186,6 +188,8 @@ class Evaluate:
             ctx.outcome(batch, counts, item, "dead_lettered", reason="processing_error", decided_at=at.isoformat())
             return
         self.applied.set(msg.partition, marker_at, marker_value(position, custom_event_id))
+        if item["type"] == TRANSACTION_TYPE:
+            self._assigned(batch, store, customer_id, item, at)
         if result.outputs:
             member.state, member.watermark, member.changed = result.state, position, True
             self._emit(batch, counts, key, store.code, result.outputs)
@@ -223,6 +227,21 @@ class Evaluate:
             now=at,
             processed=self.ctx.control.has_subscription(store.code, ACHIEVEMENTS_PROCESSED),
         )
+
+    def _assigned(self, batch: Batch, store: Store, customer_id: str, item: dict[str, Any], at: datetime) -> None:
+        """TransactionAssignedToCustomer, to whoever subscribed: when a transaction is first applied to its member
+        (the dedup makes that once; a re-delivery before the commit repeats it with the same messageId)."""
+        ctx = self.ctx
+        if not ctx.settings.processor_emit_outputs or not ctx.control.has_subscription(
+            store.code, TRANSACTION_ASSIGNED
+        ):
+            return
+        member = member_view(self._member_ref(store.code, customer_id))
+        data = assigned_data(item["customEventId"], orjson.loads(item["body"]), member)
+        message = transaction_webhook(store.code, TRANSACTION_ASSIGNED, item["customEventId"], customer_id, data,
+                                      at.isoformat())  # fmt: skip
+        value = ctx.serde.encode_for(self._webhooks, message)
+        batch.send(self._webhooks_topic, value, key=join_key(store.code, customer_id))
 
     def _emit(self, batch: Batch, counts: Counts, key: bytes, store: str, outputs: tuple[WebhookOutput, ...]) -> None:
         ctx = self.ctx

@@ -20,13 +20,16 @@ from typing import Any
 import orjson
 
 from loyalty_stream.domain.clock import iso_utc
+from loyalty_stream.domain.events import TRANSACTION_TYPE
 from loyalty_stream.domain.identity import identifiers_of
 from loyalty_stream.domain.ids import source_event_id
+from loyalty_stream.domain.transactions import TRANSACTION_REGISTERED, registered_data
 from loyalty_stream.kafka.keys import join_key, member_partition
 from loyalty_stream.replicas.members import MEMBER_IDENTIFIERS
 from processors.batch import Batch, Pipeline
 from processors.context import Context, Counts, observe
 from processors.intake import Admitted, Rejected, admit, decode
+from processors.outputs import transaction_webhook
 from processors.parking import Parked, ParkingLot, split_known
 from processors.tables import ChangelogTable
 
@@ -160,7 +163,23 @@ class Intake:
                 if isinstance(known.get("type"), str) and isinstance(known.get("eventDate"), str):
                     ctx.outcome(batch, counts, known, "dead_lettered", reason=admitted.reason)
             return
+        if admitted.record["type"] == TRANSACTION_TYPE:
+            self._registered(batch, msg, admitted)
         self._route(batch, counts, forwards, msg, admitted)
+
+    def _registered(self, batch: Batch, msg: Any, admitted: Admitted) -> None:
+        """TransactionRegistered, to whoever subscribed: once per transaction accepted (again, with the same
+        messageId, when its document comes again or its record is re-delivered)."""
+        ctx, store, record = self.ctx, admitted.store, admitted.record
+        if not ctx.control.has_subscription(store.code, TRANSACTION_REGISTERED):
+            return
+        tid = record["customEventId"]
+        purchased = admitted.event_date.astimezone(store.tz).isoformat()
+        data = registered_data(tid, admitted.body, record["customerData"], purchased)
+        created = record.get("createdAt") or datetime.fromtimestamp(msg.timestamp, UTC).isoformat()
+        message = transaction_webhook(store.code, TRANSACTION_REGISTERED, tid, None, data, created)
+        value = ctx.serde.encode_for(ctx.topics.webhooks, message)
+        batch.send(ctx.topics.webhooks.name, value, key=join_key(store.code, tid))
 
     def _route(self, batch: Batch, counts: Counts, forwards: Forwards, msg: Any, admitted: Admitted) -> None:
         ctx = self.ctx
@@ -173,6 +192,9 @@ class Intake:
             forwards.add(store.code, resolution.customer_id, record)
         else:
             identifiers = identifiers_of(record["customerData"], store.identifier_order)
+            if not identifiers:  # a transaction may name nobody: unmatched until POST /transaction/assign
+                ctx.outcome(batch, counts, record, "unmatched", reason="no_customer_data")
+                return
             evicted = self.parking.park(
                 msg.partition, store.code, identifiers, record, iso_utc(admitted.event_date), time.time()
             )

@@ -237,16 +237,24 @@ class Campaign:
 
     # -- running --------------------------------------------------------------------------------
     def _send_member(self, client: httpx.Client, ident: dict[str, Any], events: list[dict[str, Any]]) -> None:
-        """One member's events in order; each retried (same eventId) until the API says 200."""
+        """One member's events and transactions in order; each retried (same eventId, same documentNumber) until
+        the API says 200."""
         for event in events:
-            body = {"event": {**event, "customerData": ident}}
+            if "transaction" in event:
+                path, body, id_field = (
+                    "/transaction",
+                    {"transaction": {**event["transaction"], "customerData": ident}},
+                    "transactionId",
+                )
+            else:
+                path, body, id_field = "/customEvent", {"event": {**event, "customerData": ident}}, "customEventId"
             deadline = time.monotonic() + 300
             while True:
                 try:
-                    response = client.post("/customEvent", json=body, headers=AUTH)
+                    response = client.post(path, json=body, headers=AUTH)
                     if response.status_code == 200:
                         with self.accepted_lock:
-                            self.accepted.append(response.json()["customEventId"])
+                            self.accepted.append(response.json()[id_field])
                         break
                     if response.status_code != 503:
                         raise RuntimeError(f"event refused: {response.status_code} {response.text[:200]}")
@@ -402,6 +410,8 @@ class Campaign:
                 continue
             if name == "CustomEvent":
                 in_topic.add(record.get("customEventId"))
+            elif name == "Transaction":
+                in_topic.add(record.get("transactionId"))
         r.accepted_not_in_topic = len(set(self.accepted) - in_topic)
 
     # -- the whole run ----------------------------------------------------------------------------
@@ -446,7 +456,10 @@ class Campaign:
                 for event in events:  # per member, the order sent is the order the pipeline sees
                     oracle.apply(customer_id, email, event)
                 work.append((ident, events))
-            self.report.sent = sum(len(events) for _ident, events in work)
+            # distinct inputs: a document sent again is the same transaction (the API answers its transactionId)
+            self.report.sent = len(
+                {e.get("eventId") or e["transaction"]["header"]["documentNumber"] for _i, es in work for e in es}
+            )
             plan = [self.rng.choice(self.config.kinds) for _ in range(self.config.faults)]
             clients = self._clients(api, work)
             for name in plan:

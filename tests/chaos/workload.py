@@ -58,15 +58,37 @@ ACHIEVEMENTS = [
             "completeRule": {"periodGoal": 150, "period": {"type": "day", "consecutive": 2}},
         },
     ),
+    # transactions: spend on shoes on two consecutive days (a document sent twice counts once)
+    _achievement(
+        "shoe spend",
+        {
+            "trigger": "transaction",
+            "aggregation": {"rule": "transaction.grossValue"},
+            "conditions": [{"attribute": "transaction.items.category", "operator": "is_equal", "data": "shoes"}],
+            "completeRule": {"periodGoal": 60, "period": {"type": "day", "consecutive": 2}},
+        },
+    ),
 ]
 
 
 def member_events(rng: random.Random, member: int, count: int, now: datetime) -> list[dict[str, Any]]:
-    """One member's events (the HTTP ``event`` object without customerData), in the order they are sent."""
-    out = []
+    """One member's inputs in the order they are sent: custom events (the HTTP ``event`` object without
+    customerData) and transactions (``{"transaction": …}`` without customerData; some documents twice)."""
+    out: list[dict[str, Any]] = []
     for n in range(count):
         when = now - timedelta(days=rng.randrange(6), hours=rng.randrange(20), minutes=rng.randrange(60))
-        if rng.random() < 0.4:
+        kind = rng.random()
+        if kind < 0.2:
+            document = f"m{member}-t{rng.randrange(max(1, n))}" if rng.random() < 0.2 else f"m{member}-t{n}"
+            items = [
+                {"sku": rng.choice(("A", "B")), "name": "item", "grossValue": rng.choice((15, 30, 60)),
+                 "category": rng.choice(("shoes", "hats")), "quantity": 1}
+                for _ in range(rng.randrange(1, 3))
+            ]  # fmt: skip
+            header = {"documentNumber": document, "purchasedAt": when.astimezone(UTC).isoformat()}
+            out.append({"transaction": {"header": header, "items": items}})
+            continue
+        if kind < 0.5:
             event: dict[str, Any] = {"type": "app_login", "body": {}}
         else:
             event = {

@@ -211,12 +211,15 @@ def test_unknown_achievement_is_404_and_bad_put_is_400(api) -> None:
 def test_rules_the_engine_does_not_evaluate_are_refused_not_stored(api) -> None:
     client, _ = api
     body = achievement("spend in a week")
-    body["achievement"]["rules"].append({**body["achievement"]["rules"][0], "trigger": "transaction", "event": None})
+    event_condition = {"attribute": "event.body.minutes", "operator": "is_greater", "data": 5}
+    transaction_rule = {**body["achievement"]["rules"][0], "trigger": "transaction", "event": None}
+    body["achievement"]["rules"].append({**transaction_rule, "conditions": [event_condition]})
     response = client.post("/api/DEFAULT/achievement", json=body, headers=AUTH)
     assert response.status_code == 400, response.text
-    assert [(e["path"], e["message"]) for e in response.json()["errors"]] == [
-        ("achievement.rules[1].trigger", "transaction rules are not evaluated yet")
-    ]
+    paths = [e["path"] for e in response.json()["errors"]]
+    assert paths == ["achievement.rules[1].conditions[0].attribute"]  # a transaction has no event.body
+    body["achievement"]["rules"][1] = {**transaction_rule, "conditions": []}
+    assert post(client, "/api/DEFAULT/achievement", body)["achievementId"]  # transaction rules count now
     achievement_id = create(client, "referral later")
     body["achievement"]["rules"][1] = {**body["achievement"]["rules"][0], "type": "referral"}
     response = client.put(f"/api/DEFAULT/achievement/{achievement_id}", json=body, headers=AUTH)

@@ -25,14 +25,18 @@ def test_walkthrough_as_written(stack, receiver) -> None:
     done = subprocess.run(["bash", "-e", "-c", script], capture_output=True, text=True, timeout=120, env=s.env())
     assert done.returncode == 0, done.stderr
     answers = [line for line in done.stdout.splitlines() if line.strip()]
-    assert [a.split(":", 1)[0] for a in answers] == ['{"achievementId"', '{"customerId"', '{"webhookSubscriptionId"',
-                                                     '{"customEventId"']  # fmt: skip
-    hooks = receiver.wait_for(lambda r: len(r) >= 1)
-    body = hooks[0].json()
-    assert body["eventName"] == "MemberAchievementProgressWasChanged"
-    assert {k.lower(): v for k, v in hooks[0].headers.items()}.get("x-api-key") == "my-secret"
-    rule = body["data"]["achievement"]["memberProgress"]["rules"][0]
+    expected = ["achievementId", "customerId", "webhookSubscriptionId", "customEventId"]
+    expected += ["achievementId", "transactionId"]
+    assert [a.split(":", 1)[0] for a in answers] == [f'{{"{name}"' for name in expected]
+    hooks = receiver.wait_for(lambda r: len(r) >= 2)
+    by_trigger = {h.json()["data"]["trigger"]["type"]: h for h in hooks}
+    login = by_trigger["custom_event"].json()
+    assert login["eventName"] == "MemberAchievementProgressWasChanged"
+    assert {k.lower(): v for k, v in by_trigger["custom_event"].headers.items()}.get("x-api-key") == "my-secret"
+    rule = login["data"]["achievement"]["memberProgress"]["rules"][0]
     assert (rule["currentPeriodValue"], rule["completedConsecutivePeriods"]) == (1, 1)
+    purchase = by_trigger["transaction"].json()["data"]["achievement"]["memberProgress"]
+    assert purchase["completedCount"] == 1
 
     progress = next(b for b in BLOCKS if "inspect member" in b)
     cli = progress.splitlines()[0].replace(

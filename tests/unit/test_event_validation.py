@@ -12,7 +12,10 @@ import pytest
 from ingest_api.intake import event_problems
 from ingest_api.models import EventIn
 from loyalty_stream.config.settings import Store
-from processors.intake import Admitted, Rejected, admit
+from loyalty_stream.domain.events import TRANSACTION_TYPE
+from loyalty_stream.domain.ids import transaction_id
+from processors.intake import Admitted, Rejected, admit, decode
+from schemas.serde import Serde
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 STORE = Store("S", frozenset({"k"}), "Europe/Warsaw")
@@ -76,3 +79,31 @@ def test_the_dead_letter_names_the_first_problem_in_check_order() -> None:
     record = {**GOOD, "storeCode": "S", "body": "[1]"}
     outcome = admit(record, stores={"S": STORE}, schemas=SCHEMAS, topic="t", partition=0, offset=7, now=NOW)
     assert outcome == Rejected("invalid_body", "body is not a JSON object")
+
+
+PURCHASE = {
+    "header": {"documentNumber": "INV-1", "purchasedAt": "2024-05-01T10:00:00"},
+    "items": [{"sku": "S", "name": "Shoes", "grossValue": 60, "category": "shoes", "quantity": 1}],
+    "customerData": {"email": "a@b.c", "name": "Ann"},
+}
+
+
+def test_a_transaction_from_kafka_becomes_an_event_of_the_transaction_type() -> None:
+    decoded = decode(Serde(), orjson.dumps({"storeCode": "S", "transaction": PURCHASE}))
+    assert not isinstance(decoded, Rejected) and decoded[0] == "Transaction"
+    outcome = admit(decoded[1], stores={"S": STORE}, schemas=SCHEMAS, topic="t", partition=0, offset=7, now=NOW)
+    assert isinstance(outcome, Admitted)
+    assert outcome.record["type"] == TRANSACTION_TYPE
+    assert outcome.record["customEventId"] == transaction_id("S", "INV-1")  # the same document: the same id
+    assert outcome.record["customerData"] == {"customerId": None, "email": "a@b.c", "phone": None,
+                                              "loyaltyCardNumber": None}  # fmt: skip
+    assert orjson.loads(outcome.record["body"])["grossValue"] == 60
+    assert outcome.event_date == datetime(2024, 5, 1, 8, 0, tzinfo=UTC)  # store time, as eventDate
+
+
+def test_the_api_and_the_processor_refuse_the_same_transaction() -> None:
+    bad = {**PURCHASE, "header": {"purchasedAt": "2024-05-01T10:00:00"}}
+    record = {"storeCode": "S", "transaction": orjson.dumps(bad).decode()}
+    outcome = admit(record, stores={"S": STORE}, schemas=SCHEMAS, topic="t", partition=0, offset=7, now=NOW)
+    assert isinstance(outcome, Rejected) and outcome.reason == "missing_field"
+    assert "transaction.header.documentNumber" in outcome.message

@@ -59,6 +59,7 @@ SAMPLES = {
         "decidedAt": "now",
     },
     "ProcessorSignal": {"kind": "tick", "storeCode": "", "customerId": None, "member": None, "sentAt": "now"},
+    "Transaction": {"storeCode": "DEFAULT", "transaction": '{"header": {}}', "transactionId": None},
     "MemberCommand": {
         "requestId": "r",
         "op": "register",
@@ -207,7 +208,7 @@ def test_topics_carry_record_types_the_serde_knows() -> None:
     topics = build_topics(Settings())
     carried = {name for topic in topics.all() for name in topic.records}
     assert carried <= set(codec_names())
-    assert topics.custom_events.records == ("CustomEvent", "ProcessorSignal")
+    assert topics.custom_events.records == ("CustomEvent", "ProcessorSignal", "Transaction")
     assert topics.webhooks.records == ("WebhookMessage",)
 
 

@@ -19,6 +19,8 @@ from loyalty_stream.domain import (
     parse_achievement,
     process_event,
 )
+from loyalty_stream.domain.events import TRANSACTION_TYPE
+from loyalty_stream.domain.ids import transaction_id
 
 STORE = "DEFAULT"
 WARSAW = ZoneInfo("Europe/Warsaw")
@@ -61,6 +63,20 @@ def rule(
     if limit is not None:
         body["limit"] = dict(limit)
     return body
+
+
+def tx_rule(**kw: Any) -> dict[str, Any]:
+    """A rule with a transaction trigger (``rule``'s options, no event)."""
+    body = rule("unused", **kw)
+    body["trigger"] = "transaction"
+    del body["event"]
+    return body
+
+
+def transaction_event(when: datetime, facts: Mapping[str, Any], document: str | None = None) -> Event:
+    """A transaction as the core sees it: an event of TRANSACTION_TYPE whose body is its facts."""
+    number = document or f"DOC-{next(_ids)}"
+    return Event(transaction_id(STORE, number), None, TRANSACTION_TYPE, when, {"documentNumber": number, **facts}, when)
 
 
 def workout_rule(kinds: Mapping[str, Any], **overrides: Any) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from loyalty_stream.domain import (
     rule_id,
     rules_differ,
 )
+from loyalty_stream.domain.events import TRANSACTION_TYPE
 from tests.support.flows import LOGIN_STREAK
 
 from . import contract
@@ -100,7 +101,7 @@ def test_lenient_defaults() -> None:
     assert r.translations == {"en": {"name": ""}}
 
 
-def test_transaction_and_referral_rules_are_stored_but_never_match() -> None:
+def test_referral_rules_are_stored_but_never_match_and_transaction_rules_listen_to_transactions() -> None:
     body = achievement_body(
         {
             "trigger": "transaction",
@@ -113,9 +114,9 @@ def test_transaction_and_referral_rules_are_stored_but_never_match() -> None:
     a = parse(body)
     assert len(a.rules) == 2
     assert not a.listens_to("signup") and not a.listens_to("transaction")
-    # ...and the API refuses to store them: they would never count (issue 15, until they are built)
+    assert a.listens_to(TRANSACTION_TYPE)
+    # ...and the API refuses to store referral rules: they would never count (issue 15, until they are built)
     assert [(e.path, e.message) for e in not_evaluated(a)] == [
-        ("rules[0].trigger", "transaction rules are not evaluated yet"),
         ("rules[1].type", "referral rules are not evaluated yet"),
     ]
     assert not_evaluated(parse(achievement_body(rule("signup")))) == ()

@@ -22,7 +22,7 @@ from loyalty_stream.domain import (
 )
 from loyalty_stream.domain.streaks import anchor_streak
 
-from .helpers import MEMBER, STORE, WARSAW, event, make, rule
+from .helpers import MEMBER, STORE, WARSAW, event, make, rule, transaction_event, tx_rule
 
 START = datetime(2024, 3, 1, tzinfo=UTC)
 
@@ -43,6 +43,20 @@ QUIET = [
         )
     ),
     make(rule("a", period="day", consecutive=3, goal=10**6, aggregation={"type": "sum", "rule": "event.body.n"})),
+    # transactions: a spend streak beside a custom-event rule, and items' categories, unique skus
+    make(
+        tx_rule(period="week", consecutive=10, goal=10**9, aggregation={"rule": "transaction.grossValue"}),
+        rule("a", period="week", consecutive=10, goal=10**6),
+    ),
+    make(
+        tx_rule(
+            period="day",
+            consecutive=100,
+            goal=2,
+            unique="items.sku",
+            conditions=[{"attribute": "transaction.items.category", "operator": "is_equal", "data": "x"}],
+        )
+    ),
 ]
 
 # Achievements that complete, restart and hit limits: for duplicates and outcome properties.
@@ -71,7 +85,7 @@ def events(draw: Any, max_size: int = 14) -> list[Event]:
             st.tuples(
                 st.integers(0, 40),
                 st.integers(0, 23),
-                st.sampled_from(["a", "b", "c"]),
+                st.sampled_from(["a", "b", "c", "t"]),
                 values,
                 st.sampled_from(["p", "q", "r", 1]),
             ),
@@ -81,10 +95,15 @@ def events(draw: Any, max_size: int = 14) -> list[Event]:
     )
     out = []
     for d, h, kind, n, u in items:
+        when = START + timedelta(days=d, hours=h)
+        if kind == "t":  # a transaction of one item (its gross value may be no number: then it is not summed)
+            item = {"sku": u, "grossValue": n, "category": "x" if h % 2 else "y", "quantity": 1}
+            out.append(transaction_event(when, {"documentType": "sell", "grossValue": n, "items": [item]}))
+            continue
         body: dict[str, Any] = {"u": u}
         if n is not None:
             body["n"] = n
-        out.append(event(kind, START + timedelta(days=d, hours=h), body))
+        out.append(event(kind, when, body))
     return out
 
 

@@ -95,7 +95,7 @@ def test_public_surface_is_sorted_and_complete() -> None:
     }
     assert wanted <= set(domain.__all__)
     assert documented_reasons() == domain.REASONS
-    assert len(domain.REASONS) == 10 and domain.REASONS[0] == "conditions_not_met"
+    assert len(domain.REASONS) == 11 and domain.REASONS[0] == "conditions_not_met"
 
 
 def documented_reasons() -> tuple[str, ...]:
