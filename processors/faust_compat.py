@@ -292,16 +292,19 @@ async def broker_positions(consumer: Any, tps: list[Any]) -> tuple[dict[Any, int
 
 async def commit_heads(consumer: Any, positions: Positions = broker_positions) -> dict[Any, Head]:
     """faust's view of each assigned partition it commits offsets for; for the partitions with nothing
-    acknowledged or in flight, the broker's committed and end offsets are asked (one round, only for those)
-    and such a partition whose end lies past the broker's commit is idle behind."""
-    in_flight = {message.tp for message in list(consumer._unacked_messages)}
+    acknowledged, the broker's committed and end offsets are asked (one round, only for those) and such a
+    partition whose end lies past the broker's commit is idle behind. Records in flight do not exempt a
+    partition: one that is processed commits within seconds (the clock restarts whenever the commit moves),
+    while messages a rebalance left unacknowledged in faust's books would otherwise hide a stall for good (the
+    campaign's seed 5 of 2026-12-03: two partitions 600+ records behind for four minutes, the watchdog
+    silent)."""
     acks_enabled_for = consumer.app.topics.acks_enabled_for
     heads: dict[Any, Head] = {}
     quiet = []
     for tp in consumer.assignment():
         acked = consumer._acked.get(tp)
         heads[tp] = (consumer._committed_offset.get(tp), min(acked) if acked else None, False)
-        if not acked and tp not in in_flight and acks_enabled_for(tp.topic):
+        if not acked and acks_enabled_for(tp.topic):
             quiet.append(tp)
     if quiet:
         committed, ends = await positions(consumer, quiet)

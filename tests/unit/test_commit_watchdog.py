@@ -91,23 +91,28 @@ class _Broker:
         return {tp: self.committed.get(tp) for tp in tps}, {tp: self.ends[tp] for tp in tps}
 
 
-def test_commit_heads_asks_the_broker_only_about_quiet_partitions() -> None:
-    busy, behind, done, changelog, fresh = (_TP("events", 0), _TP("events", 1), _TP("events", 2),
-                                           _TP("t-changelog", 0), _TP("events", 3))  # fmt: skip
+def test_commit_heads_asks_the_broker_about_every_partition_with_nothing_acknowledged() -> None:
+    busy, behind, done, changelog, fresh, held = (_TP("events", 0), _TP("events", 1), _TP("events", 2),
+                                                 _TP("t-changelog", 0), _TP("events", 3), _TP("events", 4))  # fmt: skip
     consumer = _Consumer(
-        assigned=[busy, behind, done, changelog, fresh],
+        assigned=[busy, behind, done, changelog, fresh, held],
         _acked={busy: [12, 13]},
         # faust believes 216 committed on "behind"; the broker holds 199 (what the campaign's seed 3 left)
-        _committed_offset={busy: 12, behind: 216, done: 50, changelog: None, fresh: None},
-        _unacked_messages={_Message(busy)},
+        _committed_offset={busy: 12, behind: 216, done: 50, changelog: None, fresh: None, held: 490},
+        # "held": a message faust still counts as in flight, nothing acknowledged, the broker's commit 654 behind
+        # its end (what the campaign's seed 5 of 2026-12-03 left): in flight hides no stall
+        _unacked_messages={_Message(busy), _Message(held)},
     )
-    broker = _Broker(committed={behind: 199, done: 50, fresh: None}, ends={behind: 216, done: 50, fresh: 0})
+    broker = _Broker(
+        committed={behind: 199, done: 50, fresh: None, held: 490}, ends={behind: 216, done: 50, fresh: 0, held: 1144}
+    )
     heads: dict[Any, Any] = asyncio.run(commit_heads(consumer, broker))
-    assert broker.asked == [[behind, done, fresh]]
+    assert broker.asked == [[behind, done, fresh, held]]
     assert heads == {
         busy: (12, 12, False),
         behind: (199, None, True),
         done: (50, None, False),
         changelog: (None, None, False),
         fresh: (None, None, False),
+        held: (490, None, True),
     }
