@@ -13,8 +13,10 @@ partitions as events, so a registration and an event milliseconds apart are orde
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
+import os
 import time
 from types import SimpleNamespace
 from typing import Any
@@ -36,7 +38,7 @@ from processors.agents.evaluate import Evaluate
 from processors.agents.intake import Intake
 from processors.batch import OutputProducer
 from processors.context import Context
-from processors.faust_compat import CommitWatchdog, commit_heads, read_state, request_rejoin
+from processors.faust_compat import CommitWatchdog, GiveUp, commit_heads, read_state, request_rejoin
 from processors.parking import ParkingLot
 from processors.tables import ChangelogTable, ParkingKeyValue
 from schemas.serde import Serde
@@ -44,6 +46,8 @@ from schemas.serde import Serde
 log = logging.getLogger(__name__)
 
 COMMIT_CHECK_SECONDS = 5.0  # how often faust's commit positions are checked (faust_compat, check 4)
+COMMIT_CHECK_TIMEOUT = 10.0  # a check the broker has not answered by then is a missed check
+EXIT_STALLED = 75  # EX_TEMPFAIL: the worker gave up on its commits (faust_compat.GiveUp); a restart repairs them
 # faust's stream buffer per agent. Its default (4,096) pauses a partition's fetching when the buffer is 80 %
 # full, and aiokafka sends no fetch to a broker while any of its partitions holds unread records: a batch of
 # 2,000 then idled the worker between fetches (docs/benchmarks.md, "faust's own cost").
@@ -61,6 +65,7 @@ class Processor:
         self.producer = OutputProducer(settings)
         self.ctx = Context(settings, serde, topics, control, members, AchievementCatalog(control), self.producer)
         self.commit_watchdog = CommitWatchdog()
+        self.give_up = GiveUp()
         self.app = self._build_app()
 
     def _build_app(self) -> faust.App:
@@ -150,17 +155,33 @@ class Processor:
         tune_collector()
 
     async def _watch_commits(self) -> None:
-        """A partition whose commit faust can no longer move gets re-read after a rebalance (faust_compat 4)."""
+        """A partition whose commit faust can no longer move gets re-read after a rebalance (faust_compat 4); a
+        worker that cannot check, or whose rebalance did not help, exits for a restart."""
         if self.app.rebalancing or self.app.in_recovery:  # partitions are paused then: not a stall
             self.commit_watchdog = CommitWatchdog()
+            self.give_up.answered()
             return
         consumer = self.app.consumer
+        now = time.monotonic()
         try:
-            heads = await commit_heads(consumer)
+            heads = await asyncio.wait_for(commit_heads(consumer), COMMIT_CHECK_TIMEOUT)
+        except TimeoutError:
+            give_up = self.give_up.after_unanswered(now)
+            log.warning("commit check: no answer from the broker within %.0f s (none for %.0f s)",
+                        COMMIT_CHECK_TIMEOUT, self.give_up.unanswered(now))  # fmt: skip
+            if give_up:
+                self._exit("no commit check answered")
+            return
         except Exception as exc:  # the broker away or the group rebalancing: look again at the next check
             log.info("commit check skipped: %r", exc)
             return
-        stuck = self.commit_watchdog.stuck(heads, time.monotonic())
+        self.give_up.answered()
+        watched = self.commit_watchdog.watched
+        for tp, (committed, _oldest, idle_behind) in heads.items():
+            if idle_behind and tp not in watched:  # the evidence, should it turn into a stall
+                log.info("commit check: %s/%s idle behind the broker's end at %s; watching", tp.topic, tp.partition,
+                         committed)  # fmt: skip
+        stuck = self.commit_watchdog.stuck(heads, now)
         if stuck:
             log.warning(
                 "commit stuck for %.0f s on %s: asking for a rebalance to re-read from the committed offsets",
@@ -173,8 +194,18 @@ class Processor:
             )
             for tp in stuck:
                 metrics.COMMIT_STALLS.labels(tp.topic).inc()
+            if self.give_up.after_stall(now):
+                self._exit("a commit stuck again soon after the rebalance asked for it")
             self.commit_watchdog = CommitWatchdog()
             await request_rejoin(consumer)
+
+    @staticmethod
+    def _exit(why: str) -> None:
+        """Exit at once, as a kill -9 would (docs/reliability.md: nothing acknowledged is lost, nothing doubled);
+        the supervisor (``loyalty-stream run``, compose's restart policy) starts the worker again."""
+        log.error("%s: exiting so that a restart re-reads from the committed offsets", why)
+        logging.shutdown()
+        os._exit(EXIT_STALLED)
 
     async def _tick(self) -> None:
         """A tick on every input partition drives the parked-event expiry sweep, in order with events."""

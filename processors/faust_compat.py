@@ -258,6 +258,11 @@ class CommitWatchdog:
     patience: float = 30.0
     _since: dict[Any, tuple[int, float]] = field(default_factory=dict)
 
+    @property
+    def watched(self) -> frozenset[Any]:
+        """The partitions whose clock is running."""
+        return frozenset(self._since)
+
     def stuck(self, heads: Mapping[Any, Head], now: float) -> list[Any]:
         since: dict[Any, tuple[int, float]] = {}
         for tp, (committed, oldest, idle_behind) in heads.items():
@@ -268,6 +273,36 @@ class CommitWatchdog:
             since[tp] = (at, seen[1] if seen is not None and seen[0] == at else now)
         self._since = since
         return sorted(tp for tp, (_at, first) in since.items() if now - first >= self.patience)
+
+
+@dataclass
+class GiveUp:
+    """When a worker stops trying to repair its commits and exits for a restart (processors/app.py): no commit
+    check answered for ``unanswered_limit`` seconds outside rebalances (the group coordinator wedged: aiokafka
+    retries its OffsetFetch forever), or a partition stuck again less than ``stuck_again_limit`` seconds after
+    the rebalance the last stall asked for (a rebalance did not move it)."""
+
+    unanswered_limit: float = 90.0
+    stuck_again_limit: float = 120.0
+    _unanswered_since: float | None = None
+    _rejoined_at: float | None = None
+
+    def answered(self) -> None:
+        self._unanswered_since = None
+
+    def unanswered(self, now: float) -> float:
+        """A check went unanswered: for how long none has been answered."""
+        self._unanswered_since = self._unanswered_since if self._unanswered_since is not None else now
+        return now - self._unanswered_since
+
+    def after_unanswered(self, now: float) -> bool:
+        return self.unanswered(now) >= self.unanswered_limit
+
+    def after_stall(self, now: float) -> bool:
+        """A stall: True to exit (one came this soon after the last rebalance asked for), else a rebalance."""
+        again = self._rejoined_at is not None and now - self._rejoined_at < self.stuck_again_limit
+        self._rejoined_at = now
+        return again
 
 
 Positions = Callable[[Any, list[Any]], Awaitable[tuple[Mapping[Any, int | None], Mapping[Any, int]]]]

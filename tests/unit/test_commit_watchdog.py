@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from processors.faust_compat import CommitWatchdog, commit_heads
+from processors.faust_compat import CommitWatchdog, GiveUp, commit_heads
 
 
 def test_acknowledged_records_below_a_commit_that_does_not_move_are_stuck() -> None:
@@ -116,3 +116,17 @@ def test_commit_heads_asks_the_broker_about_every_partition_with_nothing_acknowl
         fresh: (None, None, False),
         held: (490, None, True),
     }
+
+
+def test_a_worker_gives_up_when_no_check_is_answered_for_its_limit() -> None:
+    give_up = GiveUp(unanswered_limit=90)
+    assert not give_up.after_unanswered(100.0) and not give_up.after_unanswered(150.0)
+    give_up.answered()  # one answer starts the count again
+    assert not give_up.after_unanswered(170.0) and give_up.after_unanswered(260.0)
+
+
+def test_a_worker_gives_up_when_a_stall_comes_back_soon_after_its_rebalance() -> None:
+    give_up = GiveUp(stuck_again_limit=120)
+    assert give_up.after_stall(100.0) is False  # the first: a rebalance
+    assert give_up.after_stall(400.0) is False  # long after: another rebalance
+    assert give_up.after_stall(450.0) is True  # soon after that one: a restart
