@@ -176,12 +176,11 @@ class Processor:
             log.info("commit check skipped: %r", exc)
             return
         self.give_up.answered()
-        watched = self.commit_watchdog.watched
-        for tp, (committed, _oldest, idle_behind) in heads.items():
-            if idle_behind and tp not in watched:  # the evidence, should it turn into a stall
-                log.info("commit check: %s/%s idle behind the broker's end at %s; watching", tp.topic, tp.partition,
-                         committed)  # fmt: skip
         stuck = self.commit_watchdog.stuck(heads, now)
+        for tp in self.commit_watchdog.building(now):  # the evidence, should it turn into a stall
+            committed, oldest, behind = heads[tp]
+            log.info("commit check: %s/%s committed at %s for %.0f s (oldest acknowledged %s, behind its end: %s)",
+                     tp.topic, tp.partition, committed, self.commit_watchdog.patience / 2, oldest, behind)  # fmt: skip
         if stuck:
             log.warning(
                 "commit stuck for %.0f s on %s: asking for a rebalance to re-read from the committed offsets",

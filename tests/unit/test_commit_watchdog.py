@@ -91,31 +91,39 @@ class _Broker:
         return {tp: self.committed.get(tp) for tp in tps}, {tp: self.ends[tp] for tp in tps}
 
 
-def test_commit_heads_asks_the_broker_about_every_partition_with_nothing_acknowledged() -> None:
+def test_commit_heads_reads_every_partition_as_the_broker_has_it() -> None:
     busy, behind, done, changelog, fresh, held = (_TP("events", 0), _TP("events", 1), _TP("events", 2),
                                                  _TP("t-changelog", 0), _TP("events", 3), _TP("events", 4))  # fmt: skip
     consumer = _Consumer(
         assigned=[busy, behind, done, changelog, fresh, held],
-        _acked={busy: [12, 13]},
-        # faust believes 216 committed on "behind"; the broker holds 199 (what the campaign's seed 3 left)
-        _committed_offset={busy: 12, behind: 216, done: 50, changelog: None, fresh: None, held: 490},
-        # "held": a message faust still counts as in flight, nothing acknowledged, the broker's commit 654 behind
-        # its end (what the campaign's seed 5 of 2026-12-03 left): in flight hides no stall
-        _unacked_messages={_Message(busy), _Message(held)},
+        _acked={busy: [12, 13], held: [900]},
+        # faust believes 216 committed on "behind"; the broker holds 199 (what the campaign's seed 3 left). On
+        # "held" faust acknowledges and believes it commits, the broker's commit stays at 490 of 1144 (what
+        # three seeds of 2026-12-03 left): the broker's view is the one a restart reads from
+        _committed_offset={busy: 12, behind: 216, done: 50, changelog: None, fresh: None, held: 1144},
+        _unacked_messages={_Message(busy)},
     )
     broker = _Broker(
-        committed={behind: 199, done: 50, fresh: None, held: 490}, ends={behind: 216, done: 50, fresh: 0, held: 1144}
+        committed={busy: 12, behind: 199, done: 50, fresh: None, held: 490},
+        ends={busy: 14, behind: 216, done: 50, fresh: 0, held: 1144},
     )
     heads: dict[Any, Any] = asyncio.run(commit_heads(consumer, broker))
-    assert broker.asked == [[behind, done, fresh, held]]
+    assert broker.asked == [[busy, behind, done, fresh, held]]  # not the changelog: faust commits no offsets there
     assert heads == {
-        busy: (12, 12, False),
+        busy: (12, 12, True),
         behind: (199, None, True),
         done: (50, None, False),
-        changelog: (None, None, False),
         fresh: (None, None, False),
-        held: (490, None, True),
+        held: (490, 900, True),
     }
+
+
+def test_a_broker_commit_that_does_not_move_under_acknowledged_records_is_stuck() -> None:
+    watchdog, held = CommitWatchdog(patience=30), _TP("events", 4)
+    assert watchdog.stuck({held: (490, 900, True)}, 0.0) == []
+    assert watchdog.building(10.0) == []
+    assert watchdog.building(16.0) == [held] and watchdog.building(20.0) == []  # told once, at half the patience
+    assert watchdog.stuck({held: (490, 950, True)}, 31.0) == [held]  # faust moved on; the broker did not
 
 
 def test_a_worker_gives_up_when_no_check_is_answered_for_its_limit() -> None:
