@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 COMMIT_CHECK_SECONDS = 5.0  # how often faust's commit positions are checked (faust_compat, check 4)
 COMMIT_CHECK_TIMEOUT = 10.0  # a check the broker has not answered by then is a missed check
+COMMIT_SUMMARY_EVERY = 12  # every minute, one line of what the commit checks see
 EXIT_STALLED = 75  # EX_TEMPFAIL: the worker gave up on its commits (faust_compat.GiveUp); a restart repairs them
 # faust's stream buffer per agent. Its default (4,096) pauses a partition's fetching when the buffer is 80 %
 # full, and aiokafka sends no fetch to a broker while any of its partitions holds unread records: a batch of
@@ -66,6 +67,7 @@ class Processor:
         self.ctx = Context(settings, serde, topics, control, members, AchievementCatalog(control), self.producer)
         self.commit_watchdog = CommitWatchdog()
         self.give_up = GiveUp()
+        self._checks = 0
         self.app = self._build_app()
 
     def _build_app(self) -> faust.App:
@@ -156,8 +158,27 @@ class Processor:
 
     async def _watch_commits(self) -> None:
         """A partition whose commit faust can no longer move gets re-read after a rebalance (faust_compat 4); a
-        worker that cannot check, or whose rebalance did not help, exits for a restart."""
+        worker that cannot check, or whose rebalance did not help, exits for a restart. Nothing but the worker's
+        own stop ends this timer: an exception or a cancellation from under a check (the consumer's thread
+        restarted) would end faust's timer loop for good, silently (the campaign's seed 9 of 2026-12-03: a stall
+        of four minutes with not one line from the watchdog)."""
+        self._checks += 1
+        try:
+            await self._check_commits()
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the worker stops
+            log.info("commit check cancelled from under it; looking again at the next one")
+        except Exception:
+            log.exception("commit check failed; looking again at the next one")
+
+    async def _check_commits(self) -> None:
+        summary = self._checks % COMMIT_SUMMARY_EVERY == 0
         if self.app.rebalancing or self.app.in_recovery:  # partitions are paused then: not a stall
+            if summary:
+                log.info("commit check %d: rebalancing %s, recovering %s", self._checks, self.app.rebalancing,
+                         self.app.in_recovery)  # fmt: skip
             self.commit_watchdog = CommitWatchdog()
             self.give_up.answered()
             return
@@ -176,6 +197,10 @@ class Processor:
             log.info("commit check skipped: %r", exc)
             return
         self.give_up.answered()
+        if summary:  # that the watchdog is alive, and what it sees (a minute's evidence for an operator)
+            behind = [f"{tp.topic}/{tp.partition}" for tp, (_at, _oldest, late) in sorted(heads.items()) if late]
+            log.info("commit check %d: %d partitions, behind their end: %s", self._checks, len(heads),
+                     ", ".join(behind) or "none")  # fmt: skip
         stuck = self.commit_watchdog.stuck(heads, now)
         for tp in self.commit_watchdog.building(now):  # the evidence, should it turn into a stall
             committed, oldest, behind = heads[tp]

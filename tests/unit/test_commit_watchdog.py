@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
+
+import pytest
 
 from processors.faust_compat import CommitWatchdog, GiveUp, commit_heads
 
@@ -138,3 +141,46 @@ def test_a_worker_gives_up_when_a_stall_comes_back_soon_after_its_rebalance() ->
     assert give_up.after_stall(100.0) is False  # the first: a rebalance
     assert give_up.after_stall(400.0) is False  # long after: another rebalance
     assert give_up.after_stall(450.0) is True  # soon after that one: a restart
+
+
+def _processor(monkeypatch: Any, check: Any) -> Any:
+    """A Processor with nothing but what its commit timer reads, and ``check`` as its broker question."""
+    import processors.app as app_module
+
+    monkeypatch.setattr(app_module, "commit_heads", check)
+    proc = object.__new__(app_module.Processor)
+    proc._checks, proc.give_up, proc.commit_watchdog = 0, GiveUp(), CommitWatchdog()
+    proc.app = SimpleNamespace(rebalancing=False, in_recovery=False, consumer=object())
+    return proc
+
+
+def test_the_commit_timer_outlives_a_check_cancelled_or_failing_under_it(monkeypatch: Any) -> None:
+    # faust's timer loop ends for good when its function raises: the watchdog would go silent (campaign seed 9)
+    async def cancelled_under_it(_consumer: Any) -> Any:
+        future = asyncio.get_running_loop().create_future()
+        future.cancel()  # as the consumer thread's restart does to a call waiting on it
+        return await future
+
+    async def failing(_consumer: Any) -> Any:
+        raise RuntimeError("a bug in the check")
+
+    for check in (cancelled_under_it, failing):
+        proc = _processor(monkeypatch, check)
+        asyncio.run(proc._watch_commits())  # returns: the next tick looks again
+        assert proc._checks == 1
+
+
+def test_the_commit_timer_stops_with_the_worker(monkeypatch: Any) -> None:
+    async def forever(_consumer: Any) -> Any:
+        await asyncio.Event().wait()
+
+    proc = _processor(monkeypatch, forever)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(proc._watch_commits())
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
