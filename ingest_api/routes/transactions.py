@@ -124,11 +124,15 @@ _assigning: dict[tuple[str, str], float] = {}
 ASSIGN_PENDING_SECONDS = 300.0
 
 
+def _given(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
 def _stored_transaction(facts: dict[str, Any], customer_id: str) -> dict[str, Any]:
     """The PostTransaction object of a recorded transaction, now naming its member."""
     transaction: dict[str, Any] = {
         "header": {k: facts[k] for k in _HEADER if facts.get(k) is not None},
-        "items": [{k: v for k, v in item.items() if v is not None} for item in facts.get("items") or []],
+        "items": [_given(item) for item in facts.get("items") or []],
         "customerData": {"customerId": customer_id},
     }
     if facts.get("channelId"):
@@ -136,20 +140,20 @@ def _stored_transaction(facts: dict[str, Any], customer_id: str) -> dict[str, An
     return transaction
 
 
+# The assign form's fields, by the identifier each names.
+_ASSIGNEE_FIELDS = {"customerId": "customerId", "loyaltyCardNumber": "customerLoyaltyCardNumber",
+                    "phone": "customerPhoneNumber"}  # fmt: skip
+
+
 def _assignee(runtime: Runtime, store: Store, assign: TransactionAssignIn) -> str:
-    index = runtime.members.index
-    wanted = [("customerId", assign.customerId), ("loyaltyCardNumber", assign.customerLoyaltyCardNumber),
-              ("phone", assign.customerPhoneNumber)]  # fmt: skip
-    named = [(kind, value) for kind, value in wanted if value]
+    named = {kind: value for kind, name in _ASSIGNEE_FIELDS.items() if (value := getattr(assign, name))}
     if not named:
         raise bad_request("assign.customerId", "One of customerId, customerLoyaltyCardNumber or customerPhoneNumber "
                           "is required.", "required")  # fmt: skip
-    resolution = index.resolve(store.code, dict(named))
+    resolution = runtime.members.index.resolve(store.code, named)
     if resolution.ambiguous or resolution.customer_id is None:
-        field = {"customerId": "customerId", "loyaltyCardNumber": "customerLoyaltyCardNumber",
-                 "phone": "customerPhoneNumber"}[named[0][0]]  # fmt: skip
         message = "The identifiers name different members." if resolution.ambiguous else "No member matches."
-        raise bad_request(f"assign.{field}", message, "member_not_found")
+        raise bad_request(f"assign.{_ASSIGNEE_FIELDS[next(iter(named))]}", message, "member_not_found")
     return resolution.customer_id
 
 
@@ -189,30 +193,25 @@ def transaction_view(record: dict[str, Any], store: Store) -> dict[str, Any]:
     """An outcome of a transaction as the contract's Transaction, plus ``outcome``, ``reason``, ``reasons`` and
     ``changedAchievements``; ``header.purchasedAt`` in store time with its offset."""
     facts = orjson.loads(record.get("body") or "{}")
-    header = {
-        key: facts.get(key)
-        for key in ("documentNumber", "documentType", "linkedDocumentNumber", "purchasePlace", "labels")
-        if facts.get(key) is not None
-    }
+    # purchasedAt from the record's eventDate, rendered in store time (the facts keep it as it was sent)
+    header = {k: facts[k] for k in _HEADER if k != "purchasedAt" and facts.get(k) is not None}
     purchased = rfc3339(record.get("eventDate"), store.tz)
     if purchased is not None:
         header["purchasedAt"] = purchased
-    items = [{k: v for k, v in item.items() if v is not None} for item in facts.get("items") or []]
     item: dict[str, Any] = {
         "transactionId": record["customEventId"],
         "matched": bool(record.get("customerId")),
         "grossValue": facts.get("grossValue", 0),
         "header": header,
-        "items": items,
-        "customerData": {k: v for k, v in (record.get("customerData") or {}).items() if v is not None},
+        "items": [_given(i) for i in facts.get("items") or []],
+        "customerData": _given(record.get("customerData") or {}),
         "outcome": record["status"],
         "reason": record.get("reason"),
         "reasons": dict(record.get("reasons") or {}),
         "changedAchievements": list(record.get("changedAchievements") or []),
     }
-    optional = {"customerId": record.get("customerId"), "channelId": facts.get("channelId"),
-                "createdAt": record.get("createdAt")}  # fmt: skip
-    item.update({k: v for k, v in optional.items() if v is not None})
+    item.update(_given({"customerId": record.get("customerId"), "channelId": facts.get("channelId"),
+                        "createdAt": record.get("createdAt")}))  # fmt: skip
     return item
 
 
@@ -239,12 +238,8 @@ async def list_transactions(request: Request, store: StoreDep, runtime: RuntimeD
 
 @router.get(ITEM, response_model=TransactionOut, responses={**ERRORS, **NOT_FOUND})
 async def get_transaction(transaction: PathId, store: StoreDep, runtime: RuntimeDep) -> JSONResponse:
-    return JSONResponse(_one(runtime, store, transaction))
-
-
-def _one(runtime: Runtime, store: Store, transaction: str) -> dict[str, Any]:
     runtime.views.require_loaded()
     record = runtime.views.outcomes.get(transactions_space(store.code), transaction.strip().lower())
     if record is None:
         raise NotFound()
-    return transaction_view(record, store)
+    return JSONResponse(transaction_view(record, store))

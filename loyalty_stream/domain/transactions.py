@@ -17,6 +17,7 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from .conditions import ITEM_FIELDS
+from .identity import IDENTIFIERS
 from .numbers import finite_number, normalise, to_json
 from .validation import MAX_SAFE_NUMBER, MAX_STRING, Problem, event_date_of
 
@@ -207,7 +208,7 @@ def customer_identifiers(raw: Mapping[str, Any]) -> dict[str, Any]:
     customer = raw.get("customerData")
     if not isinstance(customer, Mapping):
         return {}
-    return {k: customer.get(k) for k in ("customerId", "email", "phone", "loyaltyCardNumber")}
+    return {k: customer.get(k) for k in IDENTIFIERS}
 
 
 TRANSACTION_REGISTERED: Final = "TransactionRegistered"
