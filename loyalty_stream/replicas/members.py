@@ -46,11 +46,14 @@ class MemberIndex:
         """Upsert a member (or delete it with ``None``), moving its identifiers.
 
         A record older (lower ``version``) than the one held is ignored: the processor applies its own
-        writes before its copy of the members topic reads them back.
+        writes before its copy of the members topic reads them back. The same record again changes nothing.
         """
         current = self.members.get((store, customer_id))
-        if record is not None and current is not None and record.get("version", 0) < current.get("version", 0):
-            return
+        if record is not None and current is not None:
+            if record.get("version", 0) < current.get("version", 0):
+                return
+            if record == current:
+                return  # the same record again (each input partition's signal carries it): nothing moves
         old = self.members.pop((store, customer_id), None)
         if old is not None:
             for kind, value in identifiers_of(old, MEMBER_IDENTIFIERS):
