@@ -130,6 +130,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--e2e-rates", default="2000,auto", help="offered events/s, one step each; auto = a quarter "
                     "of the processor's rate")  # fmt: skip
     ap.add_argument("--e2e-seconds", type=float, default=10, help="seconds of offered load per e2e step")
+    ap.add_argument("--processor-warmup", type=int, default=30_000, help="events a worker drains on topics of "
+                    "its own before the processor phase measures, 0 for none (the broker's JIT compiler: "
+                    "docs/benchmarks.md)")  # fmt: skip
     ap.add_argument("--latency-rate", type=float, default=2000, help="events/s produced in the latency phase")
     ap.add_argument("--latency-seconds", type=float, default=30, help="measured seconds of load, latency phase")
     ap.add_argument("--latency-warmup", type=float, default=30, help="seconds of the same load, then drained, "

@@ -55,6 +55,9 @@ def rows(results: dict[str, Any]) -> list[tuple[str, Any, str, str, str]]:
             add("faust", f"bare faust agent events/s, {mode}", r["faust"][mode]["events_per_s"], note)
     if "events_per_s" in r.get("processor", {}):
         add("processor", "processor events/s per worker", r["processor"]["events_per_s"])
+        if warmup := r["processor"].get("warmup"):
+            add("processor", f"processor events/s, fresh broker (the {warmup['events']:,}-event warm-up before it)",
+                warmup["events_per_s"])  # fmt: skip
         cpu = r["processor"].get("cpu_us_per_event")
         if cpu:
             note = f"main thread {cpu['main_thread']}, waiting for a CPU {cpu['main_thread_waiting_for_cpu']}"
