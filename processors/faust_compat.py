@@ -95,6 +95,21 @@ smallest change we found.
    An idle worker then asks the broker ~50 times a second instead of less than once.
    ``tests/unit/test_faust_fetch_wait.py`` fails without it (the consumer faust builds keeps 1,500 ms).
 
+7. A 100 ms stall of every fetch when a changelog partition first gets records (the fetcher's ``_prefetch_backoff``)
+   aiokafka keeps a partition's fetched records until the application takes them, and while any partition of a
+   broker holds records younger than ``prefetch_backoff`` (0.1 s, not a consumer argument) it sends that broker
+   no fetch at all, for any partition; the application taking records wakes it early. faust "pauses" the
+   changelog partitions of its tables after recovery only in its own books (``Consumer.pause_partitions``):
+   aiokafka still fetches them, and faust's ``getmany`` never takes what comes. So the first time each
+   changelog partition gets a record (the processor writes its changelogs itself) every fetch of the worker
+   waits the full 100 ms: 24 such stalls, several at once, in the first second or two of traffic after every
+   start, each one on both hops (input, then member-events). That was the e2e phase's tail at 50 events/s
+   right after ready (p99 167-177 ms in the first 30 s against 24 ms in the next 30; a trace by hop showed
+   the input hop and the member-events hop each stepping in 100 ms; docs/benchmarks.md). Fix: the worker's
+   fetcher gets no prefetch backoff: a partition with records not taken yet is still left out of the next
+   fetch (aiokafka never fetches a partition twice ahead), the others are fetched at once.
+   ``tests/integration/test_faust_prefetch_backoff.py`` fails without it (the started consumer keeps 0.1 s).
+
 Helpers that reach into faust, kept here so no other module does: ``LocalStore`` (a table's local RocksDB
 store, read and written per partition, with faust's persisted changelog offsets; ``processors/tables.py``
 writes the changelog itself) and ``check_versions`` (the processor refuses to start on other faust, aiokafka
@@ -445,11 +460,23 @@ def set_fetch_max_wait(app: Any, milliseconds: int) -> None:
     app.loyalty_fetch_max_wait_ms = milliseconds
 
 
+# -- fix 7 ----------------------------------------------------------------------------------------------------
+PREFETCH_BACKOFF_SECONDS = 0.0  # aiokafka's is 0.1, not a consumer argument
+
+
 def create_worker_consumer(self: AIOKafkaConsumerThread, transport: Any) -> AIOKafkaConsumer:
-    """faust's worker consumer with the app's fetch wait instead of faust's fixed 1,500 ms; aiokafka builds its
-    fetcher from ``_fetch_max_wait_ms`` when the consumer starts, which is after this."""
+    """faust's worker consumer with the app's fetch wait instead of faust's fixed 1,500 ms (fix 6) and no
+    prefetch backoff (fix 7). aiokafka builds its fetcher when the consumer starts, which is after this: the
+    wait is read from ``_fetch_max_wait_ms`` then, the backoff is set on the fetcher once it exists."""
     consumer = _ORIGINALS[(AIOKafkaConsumerThread, "_create_worker_consumer")](self, transport)
     consumer._fetch_max_wait_ms = getattr(self.app, "loyalty_fetch_max_wait_ms", FETCH_MAX_WAIT_MS)
+    start = consumer.start
+
+    async def start_without_prefetch_backoff() -> None:
+        await start()
+        consumer._fetcher._prefetch_backoff = PREFETCH_BACKOFF_SECONDS
+
+    consumer.start = start_without_prefetch_backoff  # type: ignore[method-assign]
     return consumer
 
 
