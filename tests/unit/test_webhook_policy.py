@@ -192,5 +192,9 @@ def test_what_a_lane_held_beyond_its_backlog_and_could_not_start_in_time_is_hand
         return events
 
     events = asyncio.run(scenario())
-    assert sorted(e for e in events if e.startswith("late")) == [f"late {n}" for n in range(1, 8)]
-    assert sorted(e for e in events if e.startswith("ran")) == ["ran 0", "ran 8", "ran 9"]
+    late = {int(e.split()[1]) for e in events if e.startswith("late")}
+    ran = {int(e.split()[1]) for e in events if e.startswith("ran")}
+    # Which of the equally waiting ones are handed back is not part of the contract: on a loaded machine
+    # asyncio.wait_for resumes a timeout of 0 a loop turn before a timer's, so 8 may go before 7.
+    assert len(late) == 7 and len(ran) == 3 and late | ran == set(range(10))
+    assert 0 in ran  # the one holding the slot is never handed back
