@@ -127,9 +127,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--events", type=int, default=100_000, help="pre-loaded events (issue 7: 1000000)")
     ap.add_argument("--members", type=int, default=100_000, help="members, half per store (issue 7: 100000)")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--e2e-rates", default="2000,auto", help="offered events/s, one step each; auto = a quarter "
+    ap.add_argument("--e2e-rates", default="50,2000,auto", help="offered events/s, one step each; auto = a quarter "
                     "of the processor's rate")  # fmt: skip
     ap.add_argument("--e2e-seconds", type=float, default=10, help="seconds of offered load per e2e step")
+    ap.add_argument("--e2e-restart-rate", type=float, default=50, help="events/s of one more e2e step after a "
+                    "kill -9 of the API, processor and sender and their restart, once ready (0: none)")  # fmt: skip
     ap.add_argument("--processor-warmup", type=int, default=30_000, help="events a worker drains on topics of "
                     "its own before the processor phase measures, 0 for none (the broker's JIT compiler: "
                     "docs/benchmarks.md)")  # fmt: skip

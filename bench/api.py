@@ -56,14 +56,14 @@ def _event(n: int, run: Any, prefix: str) -> dict[str, Any]:
     return {"type": "app_login", "eventDate": when, "eventId": f"{prefix}-{n}", "customerData": {"email": email}}
 
 
-def _start_api(run: Any, procs: Procs) -> str:
+def _start_api(run: Any, procs: Procs, warmup: str = "bench-warmup") -> str:
     procs.service("api", "ingest_api")
     url = f"http://127.0.0.1:{procs.settings.api_port}"
     store, _, email = run.people[0]
 
     def accepts() -> bool:  # up, and its copy of the control plane has the schemas
         try:
-            body = {"event": {**_event(0, run, "bench-warmup"), "customerData": {"email": email}}}
+            body = {"event": {**_event(0, run, warmup), "customerData": {"email": email}}}
             r = httpx.post(f"{url}/api/{store}/customEvent", json=body, headers={"X-AUTH-TOKEN": KEYS[store]})
             return r.status_code == 200
         except httpx.HTTPError:
@@ -272,8 +272,20 @@ def _step(run: Any, url: str, hooks: Path, rate: float, step: int, procs: Procs)
         "with_webhook": len(seen),
         "latency_ms": percentiles(latencies),
         "webhook_series": per_second(seen.values()),
+        "latency_max_ms_series": _max_per_second(answers, ok, seen),
         "profile": summarize_profile(run.out / "profiles" / f"e2e-{rate:g}.txt"),
     }
+
+
+def _max_per_second(answers: list[Any], ok: dict[str, float], seen: dict[str, float]) -> list[float]:
+    """The slowest webhook of the events sent in each second of the step: where a tail comes from."""
+    start = min((sent for _e, _d, sent, _a, _s in answers), default=0.0)
+    worst: dict[int, float] = {}
+    for event_id, _due, sent, _answered, _status in answers:
+        if event_id in seen:
+            second = int(sent - start)
+            worst[second] = max(worst.get(second, 0.0), 1000 * (seen[event_id] - ok[event_id]))
+    return [round(worst.get(n, 0.0), 1) for n in range(max(worst) + 1)] if worst else []
 
 
 def e2e(run: Any) -> dict[str, Any]:
@@ -287,15 +299,31 @@ def e2e(run: Any) -> dict[str, Any]:
     steps = []
     with Procs(settings, run.logs / "e2e") as procs:
         procs.receiver(hooks, port)
-        procs.service("processor", "processors")
-        procs.service("sender", "webhook_sender")
-        url = _start_api(run, procs)
-        # ready when a warm-up event's webhook arrives (the processor and the sender are up) and the API reports
-        # ready (issue 14: "/ready means caught up": its copies of the members and read models, the groups)
-        wait_until(lambda: any(e.startswith("bench-warmup") for _, e in arrivals(hooks)), timeout=300,
-                   what="the warm-up webhook", interval=0.5)  # fmt: skip
-        wait_until(lambda: answers_ok(f"{url}/ready", timeout=5), timeout=300, what="the API's /ready", interval=0.5)
-        time.sleep(2)
+        url = _start_stack(run, procs, hooks, "bench-warmup")
         for step, rate in enumerate(run.e2e_rates()):
             steps.append(_step(run, url, hooks, rate, step, procs))
+        if run.args.e2e_restart_rate:
+            # issue 14: the same target right after a kill -9 and restart of the stack, once it reports ready
+            for name in ("api", "processor", "sender"):
+                proc = procs.running.pop(name)
+                proc.kill()
+                proc.wait(30)
+            url = _start_stack(run, procs, hooks, "bench-warmup-restarted")
+            step = _step(run, url, hooks, run.args.e2e_restart_rate, len(steps), procs)
+            steps.append({**step, "after_kill_and_restart": True})
     return {"steps": steps}
+
+
+def _start_stack(run: Any, procs: Procs, hooks: Path, warmup: str) -> str:
+    """The processor, the sender and the API, on whatever state the phase's topics and data directory hold;
+    returns the API's URL once the stack is ready."""
+    procs.service("processor", "processors")
+    procs.service("sender", "webhook_sender")
+    url = _start_api(run, procs, warmup)
+    # ready when a warm-up event's webhook arrives (the processor and the sender are up) and the API reports
+    # ready (issue 14: "/ready means caught up": its copies of the members and read models, the groups)
+    wait_until(lambda: any(e.startswith(warmup) for _, e in arrivals(hooks)), timeout=300,
+               what="the warm-up webhook", interval=0.5)  # fmt: skip
+    wait_until(lambda: answers_ok(f"{url}/ready", timeout=5), timeout=300, what="the API's /ready", interval=0.5)
+    time.sleep(2)
+    return url
