@@ -198,7 +198,8 @@ class Processor:
             return
         self.give_up.answered()
         if summary:  # that the watchdog is alive, and what it sees (a minute's evidence for an operator)
-            behind = [f"{tp.topic}/{tp.partition}" for tp, (_at, _oldest, late) in sorted(heads.items()) if late]
+            # with the broker's commit: whether a partition that stays behind is stuck or trails its end
+            behind = [f"{tp.topic}/{tp.partition} at {at}" for tp, (at, _oldest, late) in sorted(heads.items()) if late]
             log.info("commit check %d: %d partitions, behind their end: %s", self._checks, len(heads),
                      ", ".join(behind) or "none")  # fmt: skip
         stuck = self.commit_watchdog.stuck(heads, now)
