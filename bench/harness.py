@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
+from tqdm import tqdm
 
 from bench.workload import SCHEMAS, STORES, achievements
 from loyalty_stream.config.settings import Settings
@@ -261,6 +262,21 @@ class Outcomes:
 
     def close(self) -> None:
         self.consumer.close()
+
+
+def drained(outcomes: Outcomes, count: int, timeout: float, what: str) -> list[int]:
+    """The timestamps (epoch ms) of the next ``count`` outcomes, with a progress bar; raises if fewer came."""
+    with tqdm(total=count, desc=what) as bar:
+        stamps = outcomes.take(count, timeout, bar)
+    if len(stamps) < count:
+        raise RuntimeError(f"{what}: {len(stamps)} of {count} outcomes within {timeout:.0f} s")
+    return stamps
+
+
+def outcome_rate(stamps: list[int]) -> float:
+    """Outcomes per second from the first to the last of ``stamps`` (epoch ms)."""
+    first, last = min(stamps) / 1000, max(stamps) / 1000
+    return (len(stamps) - 1) / (last - first) if last > first else 0.0
 
 
 # -- profiles ----------------------------------------------------------------------------------------

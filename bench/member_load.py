@@ -16,7 +16,7 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 from tqdm import tqdm
 
-from bench.harness import Outcomes, Procs, load_control_plane, percentiles, producer
+from bench.harness import Outcomes, Procs, drained, load_control_plane, outcome_rate, percentiles, producer
 from bench.workload import STORES, as_json, event_key, events, member_ids, subscription
 from loyalty_stream.domain.ids import custom_event_id
 from loyalty_stream.kafka.topics import build_topics
@@ -34,19 +34,6 @@ def _produce(settings: Any, batch: list[dict[str, Any]], **config: Any) -> None:
     p.flush(300)
 
 
-def _rate(stamps: list[int]) -> float:
-    first, last = min(stamps) / 1000, max(stamps) / 1000
-    return (len(stamps) - 1) / (last - first) if last > first else 0.0
-
-
-def _drained(outcomes: Outcomes, count: int, timeout: float, what: str) -> list[int]:
-    with tqdm(total=count, desc=what) as bar:
-        stamps = outcomes.take(count, timeout, bar)
-    if len(stamps) < count:
-        raise RuntimeError(f"{what}: {len(stamps)} of {count} outcomes within {timeout:.0f} s")
-    return stamps
-
-
 def hot_member(run: Any) -> dict[str, Any]:
     settings = run.settings("hot.")
     people = member_ids(HOT_MEASURED + 1, run.args.seed + 7)
@@ -57,11 +44,11 @@ def hot_member(run: Any) -> dict[str, Any]:
     with Procs(settings, run.logs / "hot-member") as procs:
         procs.service("processor", "processors")
         _produce(settings, history)
-        _drained(outcomes, HOT_HISTORY, run.args.timeout, "hot member's history")
+        drained(outcomes, HOT_HISTORY, run.args.timeout, "hot member's history")
         _produce(settings, list(events(HOT_MEASURED, [hot], run.args.seed, ids="hot-next")))
-        hot_rate = _rate(_drained(outcomes, HOT_MEASURED, run.args.timeout, "hot member"))
+        hot_rate = outcome_rate(drained(outcomes, HOT_MEASURED, run.args.timeout, "hot member"))
         _produce(settings, list(events(HOT_MEASURED, fresh, run.args.seed, ids="fresh")))
-        fresh_rate = _rate(_drained(outcomes, HOT_MEASURED, run.args.timeout, "fresh members"))
+        fresh_rate = outcome_rate(drained(outcomes, HOT_MEASURED, run.args.timeout, "fresh members"))
     outcomes.close()
     return {
         "history": HOT_HISTORY,
@@ -146,14 +133,14 @@ def latency(run: Any) -> dict[str, Any]:
     with Procs(settings, run.logs / "latency") as procs:
         procs.service("processor", "processors")
         _produce(settings, list(events(200, people, run.args.seed, ids="latency-ready")))
-        _drained(outcomes, 200, run.args.timeout, "processor ready")
+        drained(outcomes, 200, run.args.timeout, "processor ready")
         p = producer(settings, **{"linger.ms": 1})
         warmed: dict[str, float] = {}
         if warm_count:
             warmed, _took = _offer(p, topic, records[:warm_count], rate, f"latency warm-up at {rate:g}/s")
-            _drained(outcomes, warm_count, run.args.timeout, "latency warm-up drained")
+            drained(outcomes, warm_count, run.args.timeout, "latency warm-up drained")
         produced, sent_seconds = _offer(p, topic, records[warm_count:], rate, f"latency at {rate:g}/s")
-        _drained(outcomes, total - warm_count, run.args.timeout, "latency outcomes")  # every event decided
+        drained(outcomes, total - warm_count, run.args.timeout, "latency outcomes")  # every event decided
         progress.read(5.0)
     outcomes.close()
     progress.close()

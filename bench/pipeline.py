@@ -15,8 +15,10 @@ from bench.harness import (
     Outcomes,
     Procs,
     cpu_times,
+    drained,
     end_offsets,
     load_control_plane,
+    outcome_rate,
     per_second,
     producer,
     profiled,
@@ -61,7 +63,7 @@ def warm_up(run: Any) -> dict[str, Any]:
     """A worker drains ``--processor-warmup`` events of the same workload on topics of its own, then stops,
     before the measured drain: a fresh broker JVM compiles its produce and fetch paths during its first ~15 s
     of such load (C2 took 40-60 % of one of the two cores), which a broker in service has long done
-    (docs/benchmarks.md, "Method"). Its own rate is kept in the results: the cold figure."""
+    (docs/benchmarks.md, the processor phase and "2026-12-04"). Its own rate is kept in the results: the cold figure."""
     count = run.args.processor_warmup
     settings = run.settings("warm.")
     people = member_ids(min(count, len(run.people)), run.args.seed + 11)
@@ -69,11 +71,9 @@ def warm_up(run: Any) -> dict[str, Any]:
     outcomes = Outcomes(settings, from_start=True)
     with Procs(settings, run.logs / "warm-up") as procs:
         procs.service("processor", "processors")
-        with tqdm(total=count, desc="warm-up") as bar:
-            stamps = outcomes.take(count, run.args.timeout, bar)
+        stamps = drained(outcomes, count, run.args.timeout, "warm-up")
     outcomes.close()
-    first, last = min(stamps) / 1000, max(stamps) / 1000
-    return {"events": len(stamps), "events_per_s": round((len(stamps) - 1) / (last - first)) if last > first else 0}
+    return {"events": len(stamps), "events_per_s": round(outcome_rate(stamps))}
 
 
 def pipe(run: Any, data: Preloaded) -> dict[str, Any]:

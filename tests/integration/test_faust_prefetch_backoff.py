@@ -13,8 +13,7 @@ from processors import faust_compat
 
 
 def test_the_started_worker_consumer_has_no_prefetch_backoff(kafka: LocalBroker) -> None:
-    faust_compat.install()
-
+    # importing faust_compat installed its patches, as the processor's start does
     async def started_backoff() -> float:
         app = faust.App("prefetch-backoff", broker=f"kafka://{kafka.bootstrap}", autodiscover=False)
         consumer = app.consumer._thread._create_worker_consumer(app.transport)
