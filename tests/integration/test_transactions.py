@@ -15,7 +15,7 @@ from loyalty_stream.kafka.topics import build_topics
 from loyalty_stream.tools.procs import wait_until
 from tests.support.contract import response_errors, webhook_errors
 from tests.support.flows import AUTH, JOHN, post
-from tests.support.topics import produce
+from tests.support.topics import control_offsets, produce
 
 SPEND_100_A_WEEK = {
     "achievement": {
@@ -120,7 +120,10 @@ def test_transactions_straight_to_kafka_naming_nobody_or_refused(stack, make_set
         post(client, "/api/DEFAULT/achievement", SPEND_100_A_WEEK)
         member = post(client, "/api/DEFAULT/member", JOHN)["customerId"]
         topic = build_topics(settings).custom_events.name
-        produce(settings, topic, orjson.dumps({"storeCode": "DEFAULT", **purchase("K-1", 150)}))
+        # stamped with the control plane written so far, as the API stamps its events: otherwise the worker may
+        # meet the record before its copy has the achievement, and rightly count it for nobody
+        stamp = {"controlOffsets": control_offsets(settings)}
+        produce(settings, topic, orjson.dumps({"storeCode": "DEFAULT", **purchase("K-1", 150), **stamp}))
         listed = {"header:documentNumber": "K-1"}
         wait_until(
             lambda: client.get("/api/DEFAULT/transaction", params=listed, headers=AUTH).json()["items"],

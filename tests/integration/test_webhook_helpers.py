@@ -18,6 +18,7 @@ from loyalty_stream.kafka.client import consumer, producer
 from loyalty_stream.kafka.keys import join_key
 from loyalty_stream.kafka.topics import build_topics
 from schemas.serde import Serde
+from tests.support.topics import control_offsets
 
 EVENT = "MemberAchievementProgressWasChanged"
 
@@ -34,12 +35,7 @@ def message(store: str, customer: str, n: int = 0, event: str = EVENT) -> dict[s
 
 
 def subscriptions_end(settings: Settings) -> int:
-    topic = build_topics(settings).subscriptions.name
-    c = consumer(settings, "unused-reader")
-    try:
-        return int(c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1])
-    finally:
-        c.close()
+    return control_offsets(settings)[build_topics(settings).subscriptions.name]
 
 
 def produce(settings: Settings, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -12,6 +12,8 @@ from typing import Any
 from confluent_kafka import Consumer, Producer
 
 from loyalty_stream.config.settings import Settings
+from loyalty_stream.kafka.client import consumer, end_offsets
+from loyalty_stream.kafka.topics import build_topics
 from schemas.serde import DecodeError, Serde
 
 
@@ -82,6 +84,18 @@ class TopicReader:
             self._consumer.close()
         if self in _OPEN:
             _OPEN.remove(self)
+
+
+def control_offsets(settings: Settings) -> dict[str, int]:
+    """Each control-plane topic's end, as the API stamps an event with the control plane it has seen: a
+    producer writing straight to Kafka stamps ``controlOffsets`` with it to have its event validated against
+    everything written before (docs/intake.md, "Read-your-writes"); unstamped, the event meets whatever the
+    processor's copy holds when it arrives."""
+    c = consumer(settings, "unused-reader")
+    try:
+        return {t.name: end_offsets(c, t.name)[0] for t in build_topics(settings).control_plane}
+    finally:
+        c.close()
 
 
 def produce(
