@@ -130,7 +130,9 @@ def _import_members(settings: Settings, args: argparse.Namespace) -> int:
     from loyalty_stream.tools.import_members import main
 
     errors = Path(args.errors) if args.errors else None
-    return main(settings, Path(args.file), args.store, url=args.url, key=args.api_key, errors=errors)
+    return main(
+        settings, Path(args.file), args.store, url=args.url, key=args.api_key, errors=errors, parallel=args.parallel
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -180,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--url", help="the API (default: http://127.0.0.1:$LOYALTY_API_PORT)")
             command.add_argument("--api-key", help="the store's API key (default: one of its keys in LOYALTY_STORES)")
             command.add_argument("--errors", help="write every refused member here, as JSON lines")
+            command.add_argument(
+                "--parallel", type=int, default=4, help="batches in flight at once (1: the file's order decides)"
+            )
         elif name == "receive":
             command.add_argument("--port", type=int, default=9999)
         elif name == "processor":

@@ -10,6 +10,12 @@ Each member is registered exactly as by POST /member (identifiers claimed before
 item the API could not write (503) is sent again after its Retry-After, up to ``RETRIES`` times; refused
 items are reported with their line and errors (``--errors FILE`` keeps all of them as JSON lines). Exit
 status 0 when every member was imported, 2 when some were refused.
+
+``PARALLEL`` batches are in flight at once (``--parallel``): a batch's round trip is mostly waiting on the
+API, the processor's claims agent and the broker in turn, so one batch at a time leaves each of them idle
+most of the time (docs/benchmarks.md, "member import"). The file's order still decides who gets an identifier
+given twice: a batch holding an identifier of a batch in flight waits until those are answered, so the earlier
+line claims it and the later one is refused, as when batches go one at a time.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import json
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -27,9 +34,11 @@ import httpx
 from tqdm import tqdm
 
 from loyalty_stream.config.settings import Settings
+from loyalty_stream.domain.identity import identifiers_of
 
 BATCH = 1000
 RETRIES = 3
+PARALLEL = 4
 
 
 @dataclass
@@ -66,7 +75,9 @@ def _batches(items: Iterator[tuple[int, Any]], size: int) -> Iterator[list[tuple
         yield batch
 
 
-def _send(client: httpx.Client, path: str, key: str, batch: list[tuple[int, Any]], report: Report) -> None:
+def _send(client: httpx.Client, path: str, key: str, batch: list[tuple[int, Any]]) -> Report:
+    """One batch, with its 503 items sent again; its own report (merged by the caller: batches run in threads)."""
+    report = Report()
     pending = batch
     for attempt in range(RETRIES + 1):
         response = client.post(path, json={"members": [m for _, m in pending]}, headers={"X-AUTH-TOKEN": key})
@@ -81,36 +92,75 @@ def _send(client: httpx.Client, path: str, key: str, batch: list[tuple[int, Any]
             else:
                 report.refused.append({"line": line, "errors": item["errors"]})
         if not again:
-            return
+            return report
         time.sleep(float(response.headers.get("Retry-After", "1")))
         pending = again
+    return report
 
 
 def import_members(
-    path: Path, *, url: str, store: str, key: str, batch: int = BATCH, errors: Path | None = None
+    path: Path,
+    *,
+    url: str,
+    store: str,
+    key: str,
+    batch: int = BATCH,
+    parallel: int = PARALLEL,
+    errors: Path | None = None,
 ) -> Report:
     report = Report()
     total = sum(1 for _ in members_of(path))
+    in_flight: dict[Future[Report], set[tuple[str, str]]] = {}  # a batch's identifiers, while it is in flight
+
+    def settle(done: set[Future[Report]]) -> None:
+        for future in done:
+            del in_flight[future]
+            part = future.result()  # a batch the API refused whole (not 200) stops the import here
+            report.imported += part.imported
+            report.refused.extend(part.refused)
+            bar.update(part.imported + len(part.refused))
+
     with (
-        httpx.Client(base_url=url, timeout=120) as client,
+        httpx.Client(base_url=url, timeout=120, limits=httpx.Limits(max_connections=parallel)) as client,
         tqdm(total=total, unit="member", desc=f"import {path.name}") as bar,
+        ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="import") as pool,
     ):
         for chunk in _batches(members_of(path), batch):
-            _send(client, f"/api/{store}/member/batch", key, chunk, report)
-            bar.update(len(chunk))
+            claims = {found for _, member in chunk if isinstance(member, dict) for found in identifiers_of(member)}
+            if any(claims & earlier for earlier in in_flight.values()):
+                settle(wait(in_flight).done)  # the earlier lines claim first
+            while len(in_flight) >= parallel:
+                settle(wait(in_flight, return_when=FIRST_COMPLETED).done)
+            in_flight[pool.submit(_send, client, f"/api/{store}/member/batch", key, chunk)] = claims
+        settle(wait(in_flight).done)
+    report.refused.sort(key=lambda r: r["line"])
     if errors is not None:
         errors.write_text("".join(json.dumps(r) + "\n" for r in report.refused))
     return report
 
 
-def main(settings: Settings, path: Path, store: str, *, url: str | None, key: str | None, errors: Path | None) -> int:
+def main(
+    settings: Settings,
+    path: Path,
+    store: str,
+    *,
+    url: str | None,
+    key: str | None,
+    errors: Path | None,
+    parallel: int = PARALLEL,
+) -> int:
     config = settings.store_map.get(store)
     if key is None and config is None:
         raise ValueError(f"unknown store {store!r} (LOYALTY_STORES); pass --api-key")
     key = key or min(config.api_keys)  # type: ignore[union-attr]
     started = time.monotonic()
     report = import_members(
-        path, url=url or f"http://127.0.0.1:{settings.api_port}", store=store, key=key, errors=errors
+        path,
+        url=url or f"http://127.0.0.1:{settings.api_port}",
+        store=store,
+        key=key,
+        parallel=parallel,
+        errors=errors,
     )
     seconds = time.monotonic() - started
     print(f"imported {report.imported}, refused {len(report.refused)} in {seconds:.1f}s", flush=True)
