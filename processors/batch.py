@@ -237,12 +237,6 @@ class Batch:
         await self._producer.settle(self._outputs)
         self.outputs_written = True
 
-    async def commit(self) -> None:
-        """A batch on its own (the claims agent): its outputs, then its table writes."""
-        self.seal()
-        await self.settle_outputs()
-        await write_tables(self._producer, self._tables, [self])
-
 
 async def write_tables(producer: OutputProducer, tables: Sequence[BatchTable], batches: Sequence[Batch]) -> None:
     """Wave 2 of ``batches`` (sealed in this order, every one's outputs on the broker): each key's newest value

@@ -7,7 +7,6 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +18,7 @@ from loyalty_stream.replicas.catalog import AchievementCatalog
 from loyalty_stream.replicas.controlplane import ControlPlane
 from loyalty_stream.replicas.members import MemberDirectory
 from processors import metrics
-from processors.batch import Batch, BatchTable, OutputProducer
+from processors.batch import Batch, OutputProducer
 from processors.outputs import outcome_record
 from schemas.serde import Serde
 
@@ -58,9 +57,6 @@ class Context:
         """Agents start processing only once the control plane and members are loaded."""
         while not (self.control.mirror.caught_up and self.members.mirror.caught_up):
             await asyncio.sleep(0.05)
-
-    def batch(self, tables: Iterable[BatchTable] = ()) -> Batch:
-        return Batch(self.producer, tables)
 
     def dead_letter(self, batch: Batch, msg: Any, reason: str, message: str, *, unmatched: bool = False) -> None:
         """The input record, as it was, on the dead-letter (or unmatched) topic with the reason in headers."""

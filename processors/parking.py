@@ -82,6 +82,10 @@ class ParkingLot:
         raw = self.kv.get(_count_key(partition, store))
         return int(raw) if raw else 0
 
+    def waiting(self, partition: int, store: str) -> bool:
+        """Whether any of the store's events is parked on this partition (usually none is)."""
+        return self._count(partition, store) > 0
+
     def _add_count(self, partition: int, store: str, delta: int) -> None:
         count = max(0, self._count(partition, store) + delta)
         if count:
@@ -161,6 +165,8 @@ class ParkingLot:
         had them gone when the signal was re-delivered). ``redelivered``: the signal may have been processed
         before (see ``_resend``); if not, a claim of nothing writes nothing (a signal reaches every partition,
         so resending each time would cost a registration a few dozen changelog records)."""
+        if not redelivered and not self.waiting(partition, store):
+            return []  # one read instead of one per identifier: every registration's signal reaches every partition
         found: dict[str, Parked] = {}
         empty = [_count_key(partition, store)]
         for kind, value in identifiers:

@@ -7,8 +7,15 @@ Commands come in batches (what arrived within the processor's batch window): the
 members topic up once per batch (one ListOffsets request), decides the batch's commands in order (each sees
 the ones before it), writes their members through the librdkafka producer, and once those are on the broker
 sends the webhooks, the replies and one members_changed signal per input partition; the commands are
-acknowledged after that. A crash anywhere leaves the commands unacknowledged: re-delivered, a command already
-written is answered again ("unchanged"), never applied twice (processors/claims.py).
+acknowledged once all of that is on the broker. A crash anywhere leaves the commands unacknowledged:
+re-delivered, a command already written is answered again ("unchanged"), never applied twice
+(processors/claims.py).
+
+The agent does not wait for a batch's replies and signals to be on the broker before it decides the next
+batch (a ``Pipeline``, as intake and evaluate have): that wait was two thirds of a registration's round trip
+(13 of 19 ms, docs/benchmarks.md "2026-12-06"), and nothing the next batch decides rests on it. Its decisions
+rest on the members records, which are still on the broker before any reply; its commands are acknowledged
+only after the earlier batches' (faust commits consecutive offsets only).
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from typing import Any
 
 from loyalty_stream.domain.clock import iso_utc
 from loyalty_stream.kafka.keys import join_key, member_partition
-from processors.batch import Batch, Delivery
+from processors.batch import Batch, Delivery, Pipeline
 from processors.claims import Decision, decide
 from processors.context import Context
 from processors.outputs import customer_registered
@@ -43,14 +50,18 @@ class Claims:
 
     async def __call__(self, stream: Any) -> None:
         await self.ctx.ready()
-        async for events in stream.noack_take(MAX_COMMANDS, self.ctx.settings.processor_batch_seconds):
-            await self.handle(events)
-            for event in events:
-                await stream.ack(event)
+        pipeline = Pipeline(self.ctx.producer, (), stream)
+        try:
+            async for events in stream.noack_take(MAX_COMMANDS, self.ctx.settings.processor_batch_seconds):
+                batch = pipeline.chunk()
+                await self.handle(batch, events)
+                await pipeline.commit(batch, events)  # acknowledged once its outputs are on the broker
+        except BaseException:
+            pipeline.abort()  # its commands are never acknowledged: re-delivered and answered again
+            raise
 
-    async def handle(self, events: list[Any]) -> None:
+    async def handle(self, batch: Batch, events: list[Any]) -> None:
         ctx, topics = self.ctx, self.ctx.topics
-        batch = ctx.batch()
         commands = []
         for event in events:
             msg = event.message
@@ -73,7 +84,6 @@ class Claims:
         for claim in claims:
             self._tell(batch, claim, members, changes)
         self._signal_members(batch, changes)
-        await batch.commit()
 
     async def _catch_up_members(self) -> None:
         """Wait until our copy of the members topic includes every write made before now (the previous owner

@@ -135,3 +135,23 @@ def test_a_first_delivery_that_claims_nothing_writes_nothing() -> None:
     assert kv.pending == []
     lot.claim(0, STORE, [("email", "a@x")], redelivered=True)
     assert kv.pending, "a possibly re-delivered claim resends"
+
+
+class CountedReads(DictKeyValue):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[str] = []
+
+    def get(self, key: str, default: bytes | None = None) -> bytes | None:  # type: ignore[override]
+        self.reads.append(key)
+        return super().get(key, default)
+
+
+def test_a_first_delivery_to_a_partition_with_nothing_parked_reads_only_the_count() -> None:
+    kv = CountedReads()
+    lot = lot_over(kv)
+    park(lot, 1, ("email", "a@x"))  # parked on partition 0, not on 1
+    kv.reads.clear()
+    assert lot.claim(1, STORE, [("email", "a@x"), ("phone", "+48")], redelivered=False) == []
+    assert len(kv.reads) == 1, "a registration's signal reaches every partition: one read each where none wait"
+    assert [e.event_id for e in lot.claim(0, STORE, [("email", "a@x")], redelivered=False)] == ["e1"]
