@@ -30,6 +30,11 @@ TARGETS = {
 }
 
 
+def _after_kill(step: dict[str, Any], suffix: str = ", after kill -9") -> str:
+    """The label's suffix for the e2e step measured after the stack was killed and restarted."""
+    return suffix if step.get("after_kill_and_restart") else ""
+
+
 def rows(results: dict[str, Any]) -> list[tuple[str, Any, str, str, str]]:
     """(metric, measured, target, met, load average at the phase's start)."""
     out: list[tuple[str, Any, str, str, str]] = []
@@ -86,7 +91,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, Any, str, str, str]]:
         note = f"{step['with_webhook']}/{step['events']} webhooks, sent {step['achieved_send_per_s']:g}/s"
         note += "" if step.get("sustained") else ", NOT sustained"
         p99 = step["latency_ms"].get("p99")
-        after = " after kill -9 and restart" if step.get("after_kill_and_restart") else ""
+        after = _after_kill(step, " after kill -9 and restart")
         metric = "e2e p99 ms at 2000 events/s" if rate == 2000 else f"e2e p99 ms at {rate:g} events/s{after}"
         add("e2e", metric, p99, note)
         add("e2e", f"e2e p50 ms at {rate:g} events/s{after}", step["latency_ms"].get("p50"))
@@ -166,7 +171,7 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
         "sender, 50 endpoints (deliveries/s)": results.get("sender", {}).get("50", {}).get("series"),
     }
     for step in results.get("e2e", {}).get("steps", []):
-        after = ", after kill -9" if step.get("after_kill_and_restart") else ""
+        after = _after_kill(step)
         series[f"e2e at {step['offered_per_s']:g}/s{after} (events with webhook/s)"] = step["webhook_series"]
     series = {k: v for k, v in series.items() if v}
     if series:
@@ -184,7 +189,7 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
 
     groups: dict[str, dict[str, float]] = {}
     for step in results.get("e2e", {}).get("steps", []):
-        after = ", after kill -9" if step.get("after_kill_and_restart") else ""
+        after = _after_kill(step)
         groups[f"e2e HTTP 200→webhook\n{step['offered_per_s']:g}/s offered{after}"] = step["latency_ms"]
     ingest = results.get("ingest", {})
     for name in ("single", "batch"):
