@@ -199,7 +199,13 @@ class Processor:
         self.give_up.answered()
         if summary:  # that the watchdog is alive, and what it sees (a minute's evidence for an operator)
             # with the broker's commit: whether a partition that stays behind is stuck or trails its end
-            behind = [f"{tp.topic}/{tp.partition} at {at}" for tp, (at, _oldest, late) in sorted(heads.items()) if late]
+            # and what faust holds of each (the 17th/18th campaign runs' seed 9: a commit moving one record per
+            # commit interval, far behind its end, that no rule saw)
+            behind = [
+                f"{tp.topic}/{tp.partition} at {at} (oldest acknowledged {oldest}, {read_state(consumer, tp)})"
+                for tp, (at, oldest, late) in sorted(heads.items())
+                if late
+            ]
             log.info("commit check %d: %d partitions, behind their end: %s", self._checks, len(heads),
                      ", ".join(behind) or "none")  # fmt: skip
         stuck = self.commit_watchdog.stuck(heads, now)
