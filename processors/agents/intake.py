@@ -280,15 +280,15 @@ class Intake:
         customer_id = change.get("customerId") or ""
         if kind == "member_changed" and member:
             self.ctx.members.index.apply(store, customer_id, member)  # in order with this partition's events
-            redelivered = self._maybe_redelivered(msg)
-            # Each change reaches all input partitions, and almost none has events parked: skip those cheaply
-            # (this loop was a quarter of the processor's time in an import, docs/benchmarks.md "2026-12-06").
-            if redelivered or self.parking.waiting(msg.partition, store):
-                parked = self.parking.claim(
-                    msg.partition, store, identifiers_of(member, MEMBER_IDENTIFIERS), redelivered=redelivered
-                )
-                if parked:
-                    self._forward_parked(forwards, [(e, customer_id) for e in parked])
+            # A claim on a partition with nothing of the store parked is one read (ParkingLot.claim): each change
+            # reaches every input partition, and almost none has events parked.
+            parked = self.parking.claim(
+                msg.partition,
+                store,
+                identifiers_of(member, MEMBER_IDENTIFIERS),
+                redelivered=self._maybe_redelivered(msg),
+            )
+            self._forward_parked(forwards, [(e, customer_id) for e in parked])
         elif kind == "member_deleted":
             gone = self.parking.claim(
                 msg.partition,
