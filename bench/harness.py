@@ -260,6 +260,21 @@ class Outcomes:
                 progress.update(len(batch))
         return stamps
 
+    def decided(self, event_ids: set[str], timeout: float) -> dict[str, int]:
+        """The broker timestamp (ms) of the first outcome of each of ``event_ids`` read from here on, within
+        ``timeout`` seconds (those not decided by then are missing)."""
+        from schemas.serde import Serde
+
+        serde, found = Serde(), dict[str, int]()
+        deadline = time.monotonic() + timeout
+        while len(found) < len(event_ids) and time.monotonic() < deadline:
+            for m in self.consumer.consume(10000, 0.5):
+                if m.error() is None and m.value():
+                    event_id = serde.decode(m.value())[1]["eventId"]
+                    if event_id in event_ids:
+                        found.setdefault(event_id, m.timestamp()[1])
+        return found
+
     def close(self) -> None:
         self.consumer.close()
 

@@ -95,6 +95,10 @@ def rows(results: dict[str, Any]) -> list[tuple[str, Any, str, str, str]]:
         metric = "e2e p99 ms at 2000 events/s" if rate == 2000 else f"e2e p99 ms at {rate:g} events/s{after}"
         add("e2e", metric, p99, note)
         add("e2e", f"e2e p50 ms at {rate:g} events/s{after}", step["latency_ms"].get("p50"))
+        stages = step.get("stages_ms")  # results before 2026-12-06 have no split
+        for stage, name in (("to_outcome", "200→outcome"), ("outcome_to_webhook", "outcome→webhook")):
+            if stages:
+                add("e2e", f"e2e p99 ms {name} at {rate:g} events/s{after}", stages[stage].get("p99"))
     if "single" in r.get("ingest", {}):
         single, batch = r["ingest"]["single"], r["ingest"]["batch"]
         add("ingest", "ingest single req/s", round(single["requests_per_s"]), f"non-2xx {single['non_2xx']}")

@@ -120,7 +120,7 @@ smallest change we found.
    58 58 59 59 60 60 ... holds runs of one record (a run stops at a repeat), so each commit moves the partition
    by one record, once per commit interval (2.8 s), and the oldest acknowledged offset sits one below the
    commit: the eighteenth campaign run's seed 9 ended 1,244 records behind with everything applied, and a fresh
-   ``make test`` failed once on it (docs/reliability.md, nineteenth run). Fix: the same computation with each
+   ``make test`` failed once on it (docs/reliability.md, "One cause found"). Fix: the same computation with each
    offset counted once, and the whole of a merged gap interval taken out of the gap (faust leaves its last
    offset behind when the interval reaches past the highest acknowledged one, to be added again later).
    ``tests/unit/test_faust_commit_offsets.py`` fails without it (faust's own returns the commit plus one).
