@@ -21,12 +21,14 @@ from bench.harness import (
     Outcomes,
     Procs,
     arrivals,
+    cores_used,
     exchange,
     load_control_plane,
     per_second,
     percentiles,
     post_request,
     profiled,
+    sender_counts,
     summarize_profile,
 )
 from bench.workload import STORES, subscription
@@ -236,8 +238,13 @@ def _step(run: Any, settings: Settings, url: str, hooks: Path, rate: float, step
     print(f"e2e: {count} events at {rate:g}/s")
     processor = procs.running["processor"]
     outcomes = Outcomes(settings)
+    # Cores per process while the load is offered (the generator runs here: "bench"): with everything on one
+    # machine, what the step costs each part.
+    pids = {name: proc.pid for name, proc in procs.running.items()}
+    pids["broker"] = run.broker.pid
+    sent_before = sender_counts(settings)
     with profiled(processor.pid, run.out / "profiles" / f"e2e-{rate:g}.txt", enabled=run.args.profile):
-        answers = asyncio.run(offered_load(url, bodies, rate))
+        answers, cores = cores_used(pids, lambda: asyncio.run(offered_load(url, bodies, rate)))
     ok = {event_id: answered for event_id, _due, _sent, answered, status in answers if status == 200}
     # wait for the webhooks: until every accepted event has one, or none arrived for 15 s
     seen: dict[str, float] = {}
@@ -256,6 +263,8 @@ def _step(run: Any, settings: Settings, url: str, hooks: Path, rate: float, step
     # webhook's arrival (the webhook topic, the sender, the receiver); their per-second counts show who stalled.
     decided = outcomes.decided(set(ok), timeout=30)
     outcomes.close()
+    sent_after = sender_counts(settings)
+    sender = {key: round(sent_after[key] - sent_before.get(key, 0.0)) for key in sent_after}
     sends = [sent for _e, _d, sent, _a, _s in answers]
     http = [1000 * (answered - sent) for _e, _d, sent, answered, _s in answers]
     lateness = [1000 * (sent - due) for _e, due, sent, _a, _s in answers]
@@ -285,6 +294,8 @@ def _step(run: Any, settings: Settings, url: str, hooks: Path, rate: float, step
             "outcome_to_webhook": percentiles([1000 * seen[e] - stamp for e, stamp in decided.items() if e in seen]),
         },
         "outcome_series": per_second(stamp / 1000 for stamp in decided.values()),
+        "cores_during_load": cores,
+        "sender_counts": sender,  # over the step: delivered, retried, failed by kind (deferred: not tried)
         "latency_max_ms_series": _max_per_second(answers, ok, seen),
         "profile": summarize_profile(run.out / "profiles" / f"e2e-{rate:g}.txt"),
     }

@@ -13,10 +13,11 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 from tqdm import tqdm
@@ -306,6 +307,57 @@ def cpu_times(pid: int) -> tuple[float, float, float]:
     except (OSError, ValueError):
         return 0.0, 0.0, 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), int(on_cpu) / 1e9, int(waiting) / 1e9
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds so far of ``pid`` and every live process below it (the API's uvicorn workers)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += cpu_times(current)[0]
+        todo += children.get(current, [])
+    return total
+
+
+def cores_used(pids: dict[str, int], body: Callable[[], Any]) -> tuple[Any, dict[str, float]]:
+    """``body()``'s result, and the cores each of ``pids`` (with its children) and this process itself
+    (``bench``: whatever the body runs here, e.g. a load generator) used on average while it ran."""
+
+    def own() -> float:
+        times = os.times()
+        return times.user + times.system  # this process only: its children are counted under their names
+
+    before, started = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}, time.monotonic()
+    own_before = own()
+    result = body()
+    wall = time.monotonic() - started
+    used = {name: round((tree_cpu_seconds(pid) - before[name]) / wall, 2) for name, pid in pids.items()}
+    used["bench"] = round((own() - own_before) / wall, 2)
+    return result, {**used, "total": round(sum(used.values()), 2)}
+
+
+def sender_counts(settings: Settings) -> dict[str, float]:
+    """The sender's delivery counters from its /metrics: delivered, retried (delay-topic records) and each
+    kind of failed attempt ("deferred": the lane's backlog was full or its circuit open, not tried)."""
+    text = httpx.get(f"http://127.0.0.1:{settings.sender_port}/metrics", timeout=5).text
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name.startswith(("loyalty_webhook_deliveries_total", "loyalty_webhook_retries_total")):
+            key = name.split("{")[0].removeprefix("loyalty_webhook_").removesuffix("_total")
+        elif name.startswith("loyalty_webhook_failures_total"):
+            key = "failed " + name.partition('kind="')[2].partition('"')[0]
+        else:
+            continue
+        counts[key] = counts.get(key, 0.0) + float(value)
+    return counts
 
 
 @contextlib.contextmanager

@@ -99,6 +99,15 @@ def rows(results: dict[str, Any]) -> list[tuple[str, Any, str, str, str]]:
         for stage, name in (("to_outcome", "200→outcome"), ("outcome_to_webhook", "outcome→webhook")):
             if stages:
                 add("e2e", f"e2e p99 ms {name} at {rate:g} events/s{after}", stages[stage].get("p99"))
+        cores = dict(step.get("cores_during_load") or {})
+        if cores:
+            total = cores.pop("total")
+            parts = ", ".join(f"{name} {used:g}" for name, used in sorted(cores.items(), key=lambda c: -c[1]))
+            add("e2e", f"e2e cores used at {rate:g} events/s{after}", total, parts)
+        sender = step.get("sender_counts")
+        if sender:
+            parts = ", ".join(f"{name} {count:g}" for name, count in sorted(sender.items()) if name != "deliveries")
+            add("e2e", f"e2e webhook deliveries at {rate:g} events/s{after}", sender.get("deliveries"), parts)
     if "single" in r.get("ingest", {}):
         single, batch = r["ingest"]["single"], r["ingest"]["batch"]
         add("ingest", "ingest single req/s", round(single["requests_per_s"]), f"non-2xx {single['non_2xx']}")

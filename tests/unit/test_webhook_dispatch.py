@@ -210,7 +210,10 @@ def test_what_waits_when_its_partition_is_revoked_is_left_to_the_new_owner() -> 
     assert not [r for _topic, r, _headers in producer.sent if r.get("lastError")]  # nothing deferred either
 
 
-def test_a_full_backlog_defers_instead_of_queueing() -> None:
+def _fill_a_slow_lane(*, beside_one_with_room: bool) -> tuple[list[dict[str, Any]], FakeProducer]:
+    """One more than a slow endpoint's backlog offered to it (its requests hang until the end), optionally
+    beside a second endpoint with one delivery of its own in flight; (deferred attempts, producer)."""
+
     async def go():
         gate = asyncio.Event()
 
@@ -218,25 +221,39 @@ def test_a_full_backlog_defers_instead_of_queueing() -> None:
             await gate.wait()
             return httpx.Response(200)
 
-        sub = subscription()
-        d, producer, _ = dispatcher(hang, FakeSubscriptions(sub))
+        sub, other = subscription(), subscription("sub-2", "https://other.example.com/in")
+        d, producer, _ = dispatcher(hang, FakeSubscriptions(sub, other))
         d.lanes[f"{sub['subscriptionId']} {sub['url']}"].rate = 0.1  # a slow endpoint: it holds its backlog
+        if beside_one_with_room:
+            deliver(d, sub=other)
         for _ in range(SETTINGS.webhook_endpoint_backlog + 2):
-            deliver(d)
+            deliver(d, sub=sub)
         await asyncio.sleep(0.05)
         deferred = [e for e in producer.logged if e["outcome"] == "deferred"]
         gate.set()
         await settle(d)
         return deferred, producer
 
+    return asyncio.run(go())
+
+
+def test_a_full_backlog_beside_an_endpoint_with_room_defers_instead_of_queueing() -> None:
     before = int(time.time() * 1000)
-    deferred, producer = asyncio.run(go())
+    deferred, producer = _fill_a_slow_lane(beside_one_with_room=True)
     assert len(deferred) == 2
-    assert sum(1 for e in producer.logged if e["outcome"] == "delivered") == SETTINGS.webhook_endpoint_backlog
+    delivered = sum(1 for e in producer.logged if e["outcome"] == "delivered")
+    assert delivered == SETTINGS.webhook_endpoint_backlog + 1  # the slow endpoint's backlog, and the other's one
     # not an attempt: a burst to a busy endpoint must not walk the retry schedule to the DLQ untried
     scheduled = [r for _topic, r, _headers in producer.sent if r.get("lastError") == "endpoint backlog full"]
     assert len(scheduled) == 2 and all(r["attempt"] == 0 for r in scheduled)
     assert all(r["dueAtMs"] >= before + 1000 for r in scheduled)  # the lane's rate is not known yet: 1 s
+
+
+def test_a_full_backlog_with_no_other_endpoint_to_let_through_waits_in_memory() -> None:
+    # Every lane with work is full: the sender is what cannot keep up, and a deferral would only add work.
+    deferred, producer = _fill_a_slow_lane(beside_one_with_room=False)
+    assert deferred == [] and producer.sent == []
+    assert sum(1 for e in producer.logged if e["outcome"] == "delivered") == SETTINGS.webhook_endpoint_backlog + 2
 
 
 def test_a_deferral_lands_on_the_tier_its_wait_fits_whole() -> None:
