@@ -18,7 +18,7 @@ import orjson
 from tqdm import tqdm
 
 from bench.harness import (
-    Outcomes,
+    FirstStamps,
     Procs,
     arrivals,
     cores_used,
@@ -33,6 +33,7 @@ from bench.harness import (
 )
 from bench.workload import STORES, subscription
 from loyalty_stream.config.settings import Settings
+from loyalty_stream.kafka.topics import build_topics
 from loyalty_stream.tools.procs import answers_ok, free_port, wait_until
 
 WRK_LUA = Path(__file__).parent / "wrk" / "events.lua"
@@ -237,7 +238,7 @@ def _step(run: Any, settings: Settings, url: str, hooks: Path, rate: float, step
     before = len(arrivals(hooks))
     print(f"e2e: {count} events at {rate:g}/s")
     processor = procs.running["processor"]
-    outcomes = Outcomes(settings)
+    outcomes = FirstStamps(settings, build_topics(settings).custom_event_outcomes.name, "eventId")
     # Cores per process while the load is offered (the generator runs here: "bench"): with everything on one
     # machine, what the step costs each part.
     pids = {name: proc.pid for name, proc in procs.running.items()}
@@ -261,7 +262,7 @@ def _step(run: Any, settings: Settings, url: str, hooks: Path, rate: float, step
     latencies = [1000 * (seen[e] - ok[e]) for e in seen]
     # Where the time went: the 200 to the outcome on its topic (API produce, processor), and the outcome to the
     # webhook's arrival (the webhook topic, the sender, the receiver); their per-second counts show who stalled.
-    decided = outcomes.decided(set(ok), timeout=30)
+    decided = outcomes.of(set(ok), timeout=30)
     outcomes.close()
     sent_after = sender_counts(settings)
     sender = {key: round(sent_after[key] - sent_before.get(key, 0.0)) for key in sent_after}

@@ -13,10 +13,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
 from tqdm import tqdm
 
-from bench.harness import Outcomes, Procs, drained, load_control_plane, outcome_rate, percentiles, producer
+from bench.harness import FirstStamps, Outcomes, Procs, drained, load_control_plane, outcome_rate, percentiles, producer
 from bench.workload import STORES, as_json, event_key, events, member_ids, subscription
 from loyalty_stream.domain.ids import custom_event_id
 from loyalty_stream.kafka.topics import build_topics
@@ -57,42 +56,6 @@ def hot_member(run: Any) -> dict[str, Any]:
         "fresh_events_per_s": round(fresh_rate),
         "ratio": round(hot_rate / fresh_rate, 3) if fresh_rate else None,
     }
-
-
-class _FirstProgress:
-    """The progress topic from its end on: the broker timestamp of the first record per triggerId."""
-
-    def __init__(self, settings: Any) -> None:
-        self.topic = build_topics(settings).progress.name
-        self.consumer = Consumer({**settings.kafka_config(), "group.id": f"bench-latency-{time.time_ns()}"})
-        self.partitions = list(self.consumer.list_topics(self.topic, timeout=10).topics[self.topic].partitions)
-        self.next = {p: self._end(p) for p in self.partitions}  # the next offset to read, per partition
-        self.consumer.assign([TopicPartition(self.topic, p, end) for p, end in self.next.items()])
-        self.first: dict[str, int] = {}
-
-    def _end(self, partition: int) -> int:
-        return int(self.consumer.get_watermark_offsets(TopicPartition(self.topic, partition))[1])
-
-    def read_to_end(self, timeout: float) -> None:
-        """Every record written so far (the ends as they are now), within ``timeout`` seconds. A fixed read time
-        cut off the tail of a large backlog: the run of 2026-12-06 read the progress of 54,590 of 60,000 events."""
-        from schemas.serde import Serde
-
-        serde = Serde()
-        ends = {p: self._end(p) for p in self.partitions}
-        deadline = time.monotonic() + timeout
-        while any(self.next[p] < end for p, end in ends.items()):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"progress not read to its end in {timeout:g} s: at {self.next}, ends {ends}")
-            for m in self.consumer.consume(10000, 0.2):
-                if m.error() is None:
-                    self.next[m.partition()] = m.offset() + 1
-                    if m.value():
-                        trigger = serde.decode(m.value())[1]["triggerId"]
-                        self.first.setdefault(trigger, m.timestamp()[1])
-
-    def close(self) -> None:
-        self.consumer.close()
 
 
 def _offer(
@@ -139,7 +102,7 @@ def latency(run: Any) -> dict[str, Any]:
     for event in events(total, people, run.args.seed, ids="latency"):
         records.append((custom_event_id(event["storeCode"], event["eventId"]), event_key(event), as_json(event)))
     outcomes = Outcomes(settings)
-    progress = _FirstProgress(settings)
+    progress = FirstStamps(settings, build_topics(settings).progress.name, "triggerId")
     with Procs(settings, run.logs / "latency") as procs:
         procs.service("processor", "processors")
         _produce(settings, list(events(200, people, run.args.seed, ids="latency-ready")))

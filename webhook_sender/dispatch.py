@@ -167,7 +167,7 @@ class Dispatcher:
         if not delivery.source.ours():
             return  # revoked before its turn: the partition's new owner delivers it
         lane = self.lane(delivery)
-        if lane.full and self._others_have_room(lane):  # the endpoint cannot keep up: wait on the delay topics
+        if lane.defers:  # the endpoint cannot keep up while others can: it waits on the delay topics
             self._spawn(self._defer_full(delivery, lane))
             return
         task = lane.submit(
@@ -177,14 +177,6 @@ class Dispatcher:
         )
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
-
-    def _others_have_room(self, lane: Lane) -> bool:
-        """Whether deferring for ``lane`` lets another endpoint go on: a lane with work that is not full itself.
-        When every lane with work is full the sender, not one endpoint, is what cannot keep up, and a deferral
-        (a delay-topic record written and read back) only adds to its work: the burst waits in memory and the
-        sender's in-flight budget pauses the consumer (2026-12-06: at 1,000 events/s to one receiver 25,662 of
-        30,000 deliveries were deferred untried and deliveries fell to tens a second)."""
-        return any(other is not lane and other.pending and not other.full for _key, other in self.lanes.items())
 
     async def _defer_full(self, delivery: Delivery, lane: Lane) -> None:
         if not delivery.source.ours():

@@ -12,7 +12,7 @@ from loyalty_stream.kafka.topics import WEBHOOK_RETRY_DELAYS, build_topics
 from tests.support.waiting import until
 from webhook_sender import lanes
 from webhook_sender.breaker import CircuitBreaker
-from webhook_sender.lanes import Lane
+from webhook_sender.lanes import Lane, Lanes
 from webhook_sender.offsets import OffsetTracker
 from webhook_sender.schedule import RetryPolicy, ready_at_ms, tier_for, tiers
 
@@ -198,3 +198,57 @@ def test_what_a_lane_held_beyond_its_backlog_and_could_not_start_in_time_is_hand
     # asyncio.wait_for resumes a timeout of 0 a loop turn before a timer's, so 8 may go before 7.
     assert len(late) == 7 and len(ran) == 3 and late | ran == set(range(10))
     assert 0 in ran  # the one holding the slot is never handed back
+
+
+@pytest.mark.parametrize("other_has_work", [False, True])
+def test_what_waited_too_long_is_handed_back_only_while_another_lane_has_room(monkeypatch, other_has_work) -> None:
+    # Every lane with work full: the sender is what is short, and a deferral would only add to its work, so
+    # the late ones keep waiting for their turn. Beside a lane with work and room they are handed back.
+    monkeypatch.setattr(lanes, "HOLD_SECONDS", 0.05)
+
+    async def scenario() -> tuple[list[str], int, int]:
+        pool = Lanes(1, 3, CircuitBreaker, ceiling=100)
+        slow, other = pool["slow"], pool["other"]
+        asked = [0]
+        room = slow.room_elsewhere
+
+        def counted() -> bool:
+            asked[0] += 1
+            return room()
+
+        slow.room_elsewhere = counted
+        gate = asyncio.Event()
+        events: list[str] = []
+
+        def work(name: str):
+            async def run() -> None:
+                await gate.wait()
+                events.append(f"ran {name}")
+
+            return run
+
+        def late(name: str):
+            async def run() -> None:
+                events.append(f"late {name}")
+
+            return run
+
+        tasks = []
+        if other_has_work:
+            tasks.append(other.submit(None, work("other"), late("other")))
+        tasks += [slow.submit(None, work(str(n)), late(str(n))) for n in range(10)]
+        # Every waiter beyond the backlog asks once when its HOLD_SECONDS are up (all 9 while none is handed
+        # back; 7 when each answer takes one out, after which the lane is down to its backlog).
+        await until(lambda: asked[0] >= (7 if other_has_work else 9), what="the late waiters decided")
+        pending = slow.pending
+        gate.set()
+        await asyncio.gather(*tasks)
+        return events, pending, asked[0]
+
+    events, pending, asked = asyncio.run(scenario())
+    late = [e for e in events if e.startswith("late")]
+    if other_has_work:
+        assert (pending, len(late), asked) == (3, 7, 7)
+    else:
+        assert (pending, late, asked) == (10, [], 9)
+        assert len([e for e in events if e.startswith("ran")]) == 10
