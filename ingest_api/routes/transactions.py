@@ -124,6 +124,19 @@ _assigning: dict[tuple[str, str], float] = {}
 ASSIGN_PENDING_SECONDS = 300.0
 
 
+def _mark_assigning(key: tuple[str, str], now: float) -> None:
+    """Note an assignment written at ``now``, dropping those older than ASSIGN_PENDING_SECONDS: the processor
+    decided them long ago, so they refuse nothing any more, and kept they would grow without end. The dict is
+    in the order of ``now`` (an entry written again moves to the end), so the expired ones are at its front."""
+    while _assigning:
+        oldest, at = next(iter(_assigning.items()))
+        if now - at < ASSIGN_PENDING_SECONDS:
+            break
+        del _assigning[oldest]
+    _assigning.pop(key, None)
+    _assigning[key] = now
+
+
 def _given(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
@@ -179,7 +192,7 @@ async def assign_transaction(
     customer_id = _assignee(runtime, store, assign)
     transaction = _stored_transaction(orjson.loads(record.get("body") or "{}"), customer_id)
     key, written = transaction_record(store, transaction, runtime.control_offsets(), iso_utc())
-    _assigning[(store.code, tid)] = time.monotonic()
+    _mark_assigning((store.code, tid), time.monotonic())
     try:
         value = runtime.serde.encode_for(runtime.topics.custom_events, written, "Transaction")
         await runtime.producer.send(runtime.topics.custom_events.name, value, key=key)

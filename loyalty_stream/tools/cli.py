@@ -127,12 +127,11 @@ def _inspect(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _import_members(settings: Settings, args: argparse.Namespace) -> int:
-    from loyalty_stream.tools.import_members import main
+    from loyalty_stream.tools.import_members import PARALLEL, main
 
     errors = Path(args.errors) if args.errors else None
-    return main(
-        settings, Path(args.file), args.store, url=args.url, key=args.api_key, errors=errors, parallel=args.parallel
-    )
+    parallel = args.parallel or PARALLEL
+    return main(settings, Path(args.file), args.store, url=args.url, key=args.api_key, errors=errors, parallel=parallel)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -183,7 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--api-key", help="the store's API key (default: one of its keys in LOYALTY_STORES)")
             command.add_argument("--errors", help="write every refused member here, as JSON lines")
             command.add_argument(
-                "--parallel", type=int, default=4, help="batches in flight at once (1: the file's order decides)"
+                "--parallel",
+                type=int,
+                help="batches in flight at once (default: PARALLEL of loyalty_stream/tools/import_members.py; "
+                "1: the file's order decides)",
             )
         elif name == "receive":
             command.add_argument("--port", type=int, default=9999)
