@@ -23,8 +23,9 @@ from loyalty_stream.config.settings import Settings
 
 MODE = os.environ.get("BENCH_FAUST_MODE", "stock")
 if MODE == "patched":
+    from loyalty_stream.config.collector import tune_collector
     from processors import faust_compat  # noqa: F401  (the patches, as the processor runs them)
-    from processors.app import MAX_POLL_RECORDS, STREAM_BUFFER, tune_collector
+    from processors.app import MAX_POLL_RECORDS, STREAM_BUFFER
 
 settings = Settings()
 TOPIC = os.environ["BENCH_FAUST_TOPIC"]

@@ -195,12 +195,15 @@ def create_app(settings: Settings) -> FastAPI:
 def main(settings: Settings | None = None) -> None:
     import uvicorn
 
+    from loyalty_stream.config.collector import tune_collector
     from loyalty_stream.config.logs import configure_logging
 
     settings = settings or Settings()
     configure_logging(settings, service="ingest-api")
+    app = create_app(settings)
+    tune_collector()  # everything is imported and built: what is left is per-request garbage
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.api_host,
         port=settings.api_port,
         log_config=None,

@@ -14,7 +14,6 @@ partitions as events, so a registration and an event milliseconds apart are orde
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import time
@@ -23,6 +22,7 @@ from typing import Any
 
 import faust
 
+from loyalty_stream.config.collector import tune_collector
 from loyalty_stream.config.settings import Settings
 from loyalty_stream.domain.clock import iso_utc
 from loyalty_stream.kafka.topics import build_topics
@@ -245,14 +245,6 @@ class Processor:
         )
         for partition in range(self.ctx.topics.custom_events.partitions):
             await self.channels.input.send(value=signal, partition=partition)
-
-
-def tune_collector() -> None:
-    """Everything loaded at start-up lives as long as the worker: out of the collector's way, and collect the
-    youngest generation every 50,000 allocations instead of 700 (the collections were a tenth of the worker's
-    time; docs/benchmarks.md)."""
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
 
 
 def main(settings: Settings | None = None, argv: list[str] | None = None) -> None:

@@ -259,6 +259,7 @@ class Sender:
 def main(settings: Settings | None = None) -> None:
     import signal
 
+    from loyalty_stream.config.collector import tune_collector
     from loyalty_stream.config.logs import configure_logging
 
     settings = settings or Settings()
@@ -266,6 +267,7 @@ def main(settings: Settings | None = None) -> None:
 
     async def run() -> None:
         sender = Sender(settings)
+        tune_collector()  # everything is imported and built: what is left is per-delivery garbage
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, sender.stop)

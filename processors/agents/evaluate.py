@@ -181,7 +181,8 @@ class Evaluate:
                 self.applied.set(msg.partition, marker_at, marker_value(position, custom_event_id))
             return
         try:
-            result = self._evaluate(store, customer_id, member.state, item, at)
+            event = self._event(store, item, at)
+            result = self._evaluate(store, customer_id, member.state, event, at)
         except Exception as exc:  # a bug must cost one event (dead-lettered, with the reason), not the worker
             log.exception("evaluate failed for %s/%s", store.code, custom_event_id)
             ctx.dead_letter(batch, msg, "processing_error", f"event {custom_event_id}: {exc!r}")
@@ -189,7 +190,7 @@ class Evaluate:
             return
         self.applied.set(msg.partition, marker_at, marker_value(position, custom_event_id))
         if item["type"] == TRANSACTION_TYPE:
-            self._assigned(batch, store, customer_id, item, at)
+            self._assigned(batch, store, customer_id, event, at)
         if result.outputs:
             member.state, member.watermark, member.changed = result.state, position, True
             self._emit(batch, counts, key, store.code, result.outputs)
@@ -206,10 +207,11 @@ class Evaluate:
             customer_id=customer_id,
         )
 
-    def _evaluate(self, store: Store, customer_id: str, state: MemberState, item: dict[str, Any], at: datetime) -> Any:
+    @staticmethod
+    def _event(store: Store, item: dict[str, Any], at: datetime) -> Event:
         created_at = _created_at(item.get("createdAt"), at)
         metrics.EVENT_AGE.observe(max(0.0, (datetime.now(UTC) - created_at).total_seconds()))
-        event = Event(
+        return Event(
             custom_event_id=item["customEventId"],
             event_id=item.get("eventId"),
             type=item["type"],
@@ -217,10 +219,12 @@ class Evaluate:
             body=orjson.loads(item["body"]),
             created_at=created_at,
         )
+
+    def _evaluate(self, store: Store, customer_id: str, state: MemberState, event: Event, at: datetime) -> Any:
         return process_event(
             state,
             event,
-            self.ctx.catalog.listening(store.code, item["type"]),
+            self.ctx.catalog.listening(store.code, event.type),
             self._member_ref(store.code, customer_id),
             store_code=store.code,
             tz=store.tz,
@@ -228,7 +232,7 @@ class Evaluate:
             processed=self.ctx.control.has_subscription(store.code, ACHIEVEMENTS_PROCESSED),
         )
 
-    def _assigned(self, batch: Batch, store: Store, customer_id: str, item: dict[str, Any], at: datetime) -> None:
+    def _assigned(self, batch: Batch, store: Store, customer_id: str, event: Event, at: datetime) -> None:
         """TransactionAssignedToCustomer, to whoever subscribed: when a transaction is first applied to its member
         (the dedup makes that once; a re-delivery before the commit repeats it with the same messageId)."""
         ctx = self.ctx
@@ -237,8 +241,8 @@ class Evaluate:
         ):
             return
         member = member_view(self._member_ref(store.code, customer_id))
-        data = assigned_data(item["customEventId"], orjson.loads(item["body"]), member)
-        message = transaction_webhook(store.code, TRANSACTION_ASSIGNED, item["customEventId"], customer_id, data,
+        data = assigned_data(event.custom_event_id, event.body, member)
+        message = transaction_webhook(store.code, TRANSACTION_ASSIGNED, event.custom_event_id, customer_id, data,
                                       at.isoformat())  # fmt: skip
         value = ctx.serde.encode_for(self._webhooks, message)
         batch.send(self._webhooks_topic, value, key=join_key(store.code, customer_id))
