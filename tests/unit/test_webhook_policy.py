@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -161,6 +162,28 @@ def test_lane_keeps_order_per_key_and_caps_concurrency() -> None:
     assert peak <= 2 and "late" not in events
 
 
+Runner = Callable[[str], Callable[[], Awaitable[None]]]
+
+
+def _recorded(gate: asyncio.Event, events: list[str]) -> tuple[Runner, Runner]:
+    """Work that waits for ``gate`` and notes "ran <name>", and a late path that notes "late <name>"."""
+
+    def work(name: str) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            await gate.wait()
+            events.append(f"ran {name}")
+
+        return run
+
+    def late(name: str) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            events.append(f"late {name}")
+
+        return run
+
+    return work, late
+
+
 def test_what_a_lane_held_beyond_its_backlog_and_could_not_start_in_time_is_handed_back(monkeypatch) -> None:
     # A lane whose rate is not known yet holds up to its ceiling; an endpoint slower than that trust gets
     # what waited past HOLD_SECONDS beyond the backlog deferred, and keeps its backlog.
@@ -171,21 +194,8 @@ def test_what_a_lane_held_beyond_its_backlog_and_could_not_start_in_time_is_hand
         assert lane.capacity == 100
         gate = asyncio.Event()
         events: list[str] = []
-
-        def work(n: int):
-            async def run() -> None:
-                await gate.wait()
-                events.append(f"ran {n}")
-
-            return run
-
-        def late(n: int):
-            async def run() -> None:
-                events.append(f"late {n}")
-
-            return run
-
-        tasks = [lane.submit(None, work(n), late(n)) for n in range(10)]
+        work, late = _recorded(gate, events)
+        tasks = [lane.submit(None, work(str(n)), late(str(n))) for n in range(10)]
         await until(lambda: lane.pending <= 3, what="what is beyond the backlog handed back")
         gate.set()
         await asyncio.gather(*tasks)
@@ -219,20 +229,7 @@ def test_what_waited_too_long_is_handed_back_only_while_another_lane_has_room(mo
         slow.room_elsewhere = counted
         gate = asyncio.Event()
         events: list[str] = []
-
-        def work(name: str):
-            async def run() -> None:
-                await gate.wait()
-                events.append(f"ran {name}")
-
-            return run
-
-        def late(name: str):
-            async def run() -> None:
-                events.append(f"late {name}")
-
-            return run
-
+        work, late = _recorded(gate, events)
         tasks = []
         if other_has_work:
             tasks.append(other.submit(None, work("other"), late("other")))
