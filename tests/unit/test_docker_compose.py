@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from loyalty_stream.config.settings import KAFKA_VERSION, Settings
+from loyalty_stream.tools.localkafka import _server_properties
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -20,6 +21,20 @@ def test_names_every_service() -> None:
 def test_same_kafka_release_as_the_local_broker() -> None:
     assert SERVICES["kafka"]["image"] == f"apache/kafka:{KAFKA_VERSION}"
     assert SERVICES["kafka"]["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+
+
+def test_the_broker_is_configured_as_the_local_one() -> None:
+    # Every broker property both set must agree, but the listeners (ports and host names differ by design).
+    local = dict(
+        line.split("=", 1) for line in _server_properties(9092, 9093, Path("/tmp/logs")).splitlines() if "=" in line
+    )
+    compose = {
+        key.removeprefix("KAFKA_").lower().replace("_", "."): str(value)
+        for key, value in SERVICES["kafka"]["environment"].items()
+    }
+    shared = {key for key in local.keys() & compose.keys() if "listener" not in key and "voters" not in key}
+    assert {"log.index.size.max.bytes", "auto.create.topics.enable", "node.id"} <= shared
+    assert {key: compose[key] for key in shared} == {key: local[key] for key in shared}
 
 
 def test_services_use_our_cli_and_settings() -> None:
