@@ -94,8 +94,8 @@ def _server_properties(port: int, controller_port: int, log_dir: Path) -> str:
     # into memory. The first entry written into one faults its pages in, and on ext4 the kernel zero-fills
     # the whole read-ahead window of the hole: with Kafka's 10 MiB that was a third of the broker's CPU in
     # memset for the first seconds of a new stack (~200 partitions), and the e2e first step's p99 at
-    # 50 events/s went from 438 to 34 ms with 1 MiB, one run each (docs/benchmarks.md). 1 MiB still indexes ~340 MB per
-    # segment before the segment rolls.
+    # 50 events/s went from 438 to 34 ms with 1 MiB, one run each (docs/benchmarks.md). 1 MiB still indexes
+    # ~340 MB per segment before the segment rolls.
     return f"""process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:{controller_port}
