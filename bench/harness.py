@@ -340,8 +340,9 @@ def cpu_times(pid: int) -> tuple[float, float, float]:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), int(on_cpu) / 1e9, int(waiting) / 1e9
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU seconds so far of ``pid`` and every live process below it (the API's uvicorn workers)."""
+def tree_cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of each of ``pids`` and every live process below it (the API's uvicorn workers),
+    from one walk of /proc."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -349,12 +350,15 @@ def tree_cpu_seconds(pid: int) -> float:
         except (OSError, ValueError, IndexError):
             continue
         children.setdefault(parent, []).append(int(stat.parent.name))
-    total, todo = 0.0, [pid]
-    while todo:
-        current = todo.pop()
-        total += cpu_times(current)[0]
-        todo += children.get(current, [])
-    return total
+    totals: dict[str, float] = {}
+    for name, pid in pids.items():
+        total, todo = 0.0, [pid]
+        while todo:
+            current = todo.pop()
+            total += cpu_times(current)[0]
+            todo += children.get(current, [])
+        totals[name] = total
+    return totals
 
 
 def cores_used(pids: dict[str, int], body: Callable[[], Any]) -> tuple[Any, dict[str, float]]:
@@ -365,11 +369,12 @@ def cores_used(pids: dict[str, int], body: Callable[[], Any]) -> tuple[Any, dict
         times = os.times()
         return times.user + times.system  # this process only: its children are counted under their names
 
-    before, started = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}, time.monotonic()
+    before, started = tree_cpu_seconds(pids), time.monotonic()
     own_before = own()
     result = body()
     wall = time.monotonic() - started
-    used = {name: round((tree_cpu_seconds(pid) - before[name]) / wall, 2) for name, pid in pids.items()}
+    after = tree_cpu_seconds(pids)
+    used = {name: round((after[name] - before[name]) / wall, 2) for name in pids}
     used["bench"] = round((own() - own_before) / wall, 2)
     return result, {**used, "total": round(sum(used.values()), 2)}
 
@@ -377,17 +382,19 @@ def cores_used(pids: dict[str, int], body: Callable[[], Any]) -> tuple[Any, dict
 def sender_counts(settings: Settings) -> dict[str, float]:
     """The sender's delivery counters from its /metrics: delivered, retried (delay-topic records) and each
     kind of failed attempt ("deferred": the lane's backlog was full or its circuit open, not tried)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     text = httpx.get(f"http://127.0.0.1:{settings.sender_port}/metrics", timeout=5).text
     counts: dict[str, float] = {}
-    for line in text.splitlines():
-        name, _, value = line.rpartition(" ")
-        if name.startswith(("loyalty_webhook_deliveries_total", "loyalty_webhook_retries_total")):
-            key = name.split("{")[0].removeprefix("loyalty_webhook_").removesuffix("_total")
-        elif name.startswith("loyalty_webhook_failures_total"):
-            key = "failed " + name.partition('kind="')[2].partition('"')[0]
-        else:
-            continue
-        counts[key] = counts.get(key, 0.0) + float(value)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in ("loyalty_webhook_deliveries_total", "loyalty_webhook_retries_total"):
+                key = sample.name.removeprefix("loyalty_webhook_").removesuffix("_total")
+            elif sample.name == "loyalty_webhook_failures_total":
+                key = f"failed {sample.labels.get('kind', '')}"
+            else:
+                continue
+            counts[key] = counts.get(key, 0.0) + sample.value
     return counts
 
 
