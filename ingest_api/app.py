@@ -209,5 +209,6 @@ def main(settings: Settings | None = None) -> None:
         log_config=None,
         access_log=False,
         lifespan="on",
+        loop=settings.event_loop,
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )

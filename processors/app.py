@@ -23,6 +23,7 @@ from typing import Any
 import faust
 
 from loyalty_stream.config.collector import tune_collector
+from loyalty_stream.config.loop import use_event_loop
 from loyalty_stream.config.settings import Settings
 from loyalty_stream.domain.clock import iso_utc
 from loyalty_stream.kafka.topics import build_topics
@@ -258,6 +259,7 @@ def main(settings: Settings | None = None, argv: list[str] | None = None) -> Non
         faust_compat.check_versions()
     except faust_compat.UnsupportedVersions as exc:
         sys.exit(f"processor: {exc}")
+    use_event_loop(settings)  # before the app: faust's services take their loop when built
     processor = Processor(settings)
     level = {"warning": "warn", "critical": "crit"}.get(settings.log_level.lower(), settings.log_level.lower())
     sys.argv = ["processor", "worker", "--loglevel", level, *(argv or [])]

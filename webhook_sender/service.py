@@ -261,6 +261,7 @@ def main(settings: Settings | None = None) -> None:
 
     from loyalty_stream.config.collector import tune_collector
     from loyalty_stream.config.logs import configure_logging
+    from loyalty_stream.config.loop import use_event_loop
 
     settings = settings or Settings()
     configure_logging(settings, service="webhook-sender")
@@ -273,4 +274,5 @@ def main(settings: Settings | None = None) -> None:
             loop.add_signal_handler(sig, sender.stop)
         await sender.run()
 
+    use_event_loop(settings)
     asyncio.run(run())

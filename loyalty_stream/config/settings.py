@@ -223,6 +223,9 @@ class Settings(BaseSettings):
     webhook_attempt_log_size: int = Field(100, ge=1, description="Delivery attempts the API keeps per subscription")
     log_level: str = Field("INFO", description="Log level")
     log_format: str = Field("json", description="json or console")
+    event_loop: str = Field(
+        "uvloop", pattern="^(uvloop|asyncio)$", description="Event loop of every service: uvloop, or asyncio's own"
+    )
 
     @field_validator("stores")
     @classmethod
