@@ -197,6 +197,7 @@ def main(settings: Settings | None = None) -> None:
 
     from loyalty_stream.config.collector import tune_collector
     from loyalty_stream.config.logs import configure_logging
+    from loyalty_stream.config.loop import use_event_loop
 
     settings = settings or Settings()
     configure_logging(settings, service="ingest-api")
@@ -209,6 +210,6 @@ def main(settings: Settings | None = None) -> None:
         log_config=None,
         access_log=False,
         lifespan="on",
-        loop=settings.event_loop,
+        loop=use_event_loop(settings),  # uvicorn sets the same policy again; asyncio where uvloop is missing
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )

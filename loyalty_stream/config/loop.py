@@ -6,11 +6,12 @@ the CPU per event (faust's per-message futures and callbacks run on the loop; do
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
 from loyalty_stream.config.settings import Settings
 
 
-def use_event_loop(settings: Settings) -> str:
+def use_event_loop(settings: Settings) -> Literal["uvloop", "asyncio"]:
     """Install the chosen loop's policy before any loop exists (faust's services take theirs when built);
     return its name: ``asyncio`` where uvloop is not installed."""
     if settings.event_loop == "uvloop":
