@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -223,8 +223,8 @@ class Settings(BaseSettings):
     webhook_attempt_log_size: int = Field(100, ge=1, description="Delivery attempts the API keeps per subscription")
     log_level: str = Field("INFO", description="Log level")
     log_format: str = Field("json", description="json or console")
-    event_loop: str = Field(
-        "uvloop", pattern="^(uvloop|asyncio)$", description="Event loop of every service: uvloop, or asyncio's own"
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        "uvloop", description="Event loop of every service: uvloop, or asyncio's own"
     )
 
     @field_validator("stores")
